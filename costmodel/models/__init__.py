@@ -1,0 +1,61 @@
+"""Architecture configs and their exact costs.
+
+``cost(config, batch=B)`` dispatches on the config type to the family's builder. Each
+family module defines its config class and a function
+``cost(config, *, batch, convention, divisible) -> Cost``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
+from costmodel.cost import Cost
+from costmodel.errors import InvalidConfigError
+from costmodel.models import convnet, convnext, resnet, vit
+from costmodel.models.base import ArchConfig
+from costmodel.models.convnet import ConvNetConfig
+from costmodel.models.convnext import ConvNeXtConfig
+from costmodel.models.resnet import ResNetConfig
+from costmodel.models.vit import ViTConfig
+from costmodel.symbols import B
+
+FAMILIES: dict[str, type[ArchConfig]] = {
+    cls.family: cls for cls in (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig)
+}
+
+_BUILDERS = {
+    ConvNetConfig: convnet.cost,
+    ResNetConfig: resnet.cost,
+    ConvNeXtConfig: convnext.cost,
+    ViTConfig: vit.cost,
+}
+
+
+def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = FLOP_COUNTER,
+         divisible: bool = False) -> Cost:
+    """Exact cost of one forward and backward pass of ``config`` on ``batch`` images.
+
+    Parameters
+    ----------
+    config : ArchConfig
+        A ``ViTConfig``, ``ResNetConfig``, ``ConvNeXtConfig`` or ``ConvNetConfig``.
+    batch : int or SymPy expression
+        Images per step; the symbol ``B`` by default.
+    convention : Convention or its name
+        ``"flop_counter"`` (default, PyTorch's FlopCounterMode) or ``"full"``.
+    divisible : bool
+        For symbolic image sizes: assume every stride divides the size it meets, giving
+        floor-free polynomials (``Cost.is_polynomial`` tells which you got).
+    """
+    from costmodel.checks import as_size
+
+    builder = _BUILDERS.get(type(config))
+    if builder is None:
+        raise InvalidConfigError("config", type(config).__name__,
+                                 f"is not a model config (known: {', '.join(c.__name__ for c in _BUILDERS)})")
+    batch = as_size("batch", batch)
+    return builder(config, batch=batch, convention=get_convention(convention), divisible=divisible)
+
+
+__all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]

@@ -1,0 +1,173 @@
+"""What every architecture config shares: typed fields, validation, parsing from text.
+
+A config is a frozen, keyword-only dataclass. Each field declares its *kind* in the
+field metadata (``size``, ``sizes``, ``image``, ``ratio``, ``choice``, ``flag``); the base
+class validates every field by its kind in ``__post_init__`` and then calls the config's
+own ``_check`` for rules that tie fields together (a patch that must divide the image).
+Sizes may be integers or SymPy expressions (symbols); a symbolic size fails a check only
+when it decidably breaks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import sympy
+
+from costmodel.checks import as_size, as_sizes, check_choice
+from costmodel.errors import InvalidConfigError
+
+
+def size_field(default: Any = dataclasses.MISSING, *, allow_zero: bool = False) -> Any:
+    """A positive integer (or SymPy) size."""
+    return field(default=default, metadata={"kind": "size", "allow_zero": allow_zero})
+
+
+def sizes_field(default: Any = dataclasses.MISSING, *, allow_zero: bool = False) -> Any:
+    """A non-empty tuple of sizes (``"3,4,6,3"`` on the command line)."""
+    return field(default=default, metadata={"kind": "sizes", "allow_zero": allow_zero})
+
+
+def image_field(default: Any = dataclasses.MISSING) -> Any:
+    """An image size: one side for a square image, or ``(height, width)``."""
+    return field(default=default, metadata={"kind": "image"})
+
+
+def ratio_field(default: Any = dataclasses.MISSING) -> Any:
+    """A positive rational ratio (e.g. an MLP expansion of 4)."""
+    return field(default=default, metadata={"kind": "ratio"})
+
+
+def choice_field(default: str, choices: tuple[str, ...]) -> Any:
+    """One of a fixed set of strings."""
+    return field(default=default, metadata={"kind": "choice", "choices": choices})
+
+
+def flag_field(default: bool) -> Any:
+    """A boolean switch."""
+    return field(default=default, metadata={"kind": "flag"})
+
+
+def _check_ratio(name: str, value: Any) -> Any:
+    if isinstance(value, bool):
+        raise InvalidConfigError(name, value, "must be a positive number")
+    if isinstance(value, (int, Fraction)):
+        if value <= 0:
+            raise InvalidConfigError(name, value, "must be positive")
+        return sympy.Rational(value.numerator, value.denominator) if isinstance(value, Fraction) else value
+    if isinstance(value, float):
+        if not value > 0:
+            raise InvalidConfigError(name, value, "must be positive")
+        return sympy.Rational(Fraction(value).limit_denominator(10**6))
+    if isinstance(value, sympy.Expr):
+        if value.is_positive is False:
+            raise InvalidConfigError(name, value, "must be positive")
+        return value
+    raise InvalidConfigError(name, value, "must be a positive number")
+
+
+def _check_image(name: str, value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise InvalidConfigError(name, value, "must be one side or a (height, width) pair")
+        return (as_size(f"{name}[0]", value[0]), as_size(f"{name}[1]", value[1]))
+    return as_size(name, value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchConfig:
+    """Base class of every architecture config."""
+
+    #: family name used by the CLI and the preset table (``"vit"``, ``"resnet"``, ...).
+    family: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            kind = f.metadata.get("kind")
+            value = getattr(self, f.name)
+            if kind == "size":
+                value = as_size(f.name, value, allow_zero=f.metadata["allow_zero"])
+            elif kind == "sizes":
+                value = as_sizes(f.name, value, allow_zero=f.metadata["allow_zero"])
+            elif kind == "image":
+                value = _check_image(f.name, value)
+            elif kind == "ratio":
+                value = _check_ratio(f.name, value)
+            elif kind == "choice":
+                check_choice(f.name, value, f.metadata["choices"])
+            elif kind == "flag" and not isinstance(value, bool):
+                raise InvalidConfigError(f.name, value, "must be true or false")
+            object.__setattr__(self, f.name, value)
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field rules; override in subclasses."""
+
+    @property
+    def image_hw(self) -> tuple[Any, Any]:
+        """``(height, width)`` of the input image."""
+        size = getattr(self, "image_size")
+        return (size[0], size[1]) if isinstance(size, tuple) else (size, size)
+
+    def replace(self, **changes: Any) -> "ArchConfig":
+        """A copy with some fields changed (validated again)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for name, value in changes.items():
+            if name not in names:
+                raise InvalidConfigError(name, value, f"{type(self).__name__} has no such field "
+                                                      f"(fields: {', '.join(sorted(names))})")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def parse_field(cls, name: str, text: str) -> Any:
+        """Parse the command-line text of field ``name`` (``--set name=text``).
+
+        Integers, comma-separated integer tuples, ``HxW`` image sizes, fractions
+        (``4``, ``8/3``, ``2.5``), ``true``/``false``, and SymPy symbol names (any other
+        identifier, made a positive integer symbol) are accepted by kind.
+        """
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in fields:
+            raise InvalidConfigError(name, text, f"{cls.__name__} has no such field "
+                                                 f"(fields: {', '.join(sorted(fields))})")
+        kind = fields[name].metadata.get("kind")
+        text = text.strip()
+        try:
+            if kind == "choice":
+                return text
+            if kind == "flag":
+                lowered = text.lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return lowered in ("true", "1", "yes")
+            if kind == "ratio":
+                return Fraction(text)
+            if kind == "sizes":
+                return tuple(_parse_size(part) for part in text.split(","))
+            if kind == "image" and "x" in text.lower():
+                height, width = text.lower().split("x")
+                return (_parse_size(height), _parse_size(width))
+            return _parse_size(text)
+        except (ValueError, ZeroDivisionError) as exc:
+            raise InvalidConfigError(name, text, f"cannot be parsed as a {kind} value") from exc
+
+
+def _parse_size(text: str) -> Any:
+    text = text.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if text.isidentifier():
+        return sympy.Symbol(text, positive=True, integer=True)
+    raise ValueError(text)
+
+
+__all__ = [
+    "ArchConfig", "size_field", "sizes_field", "image_field", "ratio_field", "choice_field", "flag_field",
+]

@@ -1,0 +1,141 @@
+"""Convolution and patch embedding (F1, F2, F7, F9, F15).
+
+References
+----------
+* PyTorch ``torch.nn.Conv2d`` documentation: output size
+  ``floor((H + 2 p - dil (k - 1) - 1) / s) + 1``; weight shape ``(C_out, C_in / g, k_h, k_w)``.
+* PyTorch ``torch/utils/flop_counter.py``: ``conv_flop_count`` (2 FLOPs per MAC, bias not
+  counted) and ``conv_backward_flop`` (input gradient as a transposed convolution, weight
+  gradient as a convolution of the input with the output gradient).
+* Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021, Eq. 1 (patch embedding).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+
+from costmodel.checks import as_size, check_divides
+from costmodel.conventions import FLOP_COUNTER, Convention
+from costmodel.cost import Cost
+from costmodel.errors import InvalidConfigError
+
+
+def pair(field: str, value: Any) -> tuple[Any, Any]:
+    """``(v, v)`` for a scalar, the value itself for a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise InvalidConfigError(field, value, "must be a size or a pair of sizes")
+        return value[0], value[1]
+    return value, value
+
+
+def conv_out_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                  *, divisible: bool = False, field: str = "image_size") -> Any:
+    r"""Output length of a convolution or pooling window along one axis.
+
+    .. math:: S_{out} = \left\lfloor \frac{S + 2p - \delta (k - 1) - 1}{s} \right\rfloor + 1
+
+    Parameters
+    ----------
+    size, kernel, stride, padding, dilation : int or SymPy expression
+    divisible : bool
+        Assume ``stride`` divides ``size`` (true for 224 px and any multiple of 32 in the
+        ImageNet models). Then, for numeric kernel, stride, padding and dilation, the
+        result is the floor-free ``S / s + floor(c / s) + 1`` with
+        ``c = 2p - delta (k - 1) - 1``, exact whenever the assumption holds. Ignored
+        for integer sizes, which are always exact.
+
+    Examples
+    --------
+    >>> conv_out_size(224, 7, 2, 3)
+    112
+    >>> from costmodel.symbols import H
+    >>> conv_out_size(H, 3, 2, 1, divisible=True)
+    H/2
+    """
+    c = 2 * padding - dilation * (kernel - 1) - 1
+    if all(isinstance(v, int) for v in (size, kernel, stride, padding, dilation)):
+        out = (size + c) // stride + 1
+        if out <= 0:
+            raise InvalidConfigError(field, size, f"is too small for a window of kernel {kernel}, "
+                                                  f"stride {stride}, padding {padding}, dilation {dilation}")
+        return out
+    if divisible and all(isinstance(v, int) for v in (stride, c)):
+        return sympy.sympify(size) / stride + c // stride + 1
+    return sympy.floor((sympy.sympify(size) + c) / stride) + 1
+
+
+def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[Any, Any],
+           kernel_size: Any, groups: Any = 1, bias: bool = True, input_grad: bool = True,
+           convention: Convention = FLOP_COUNTER) -> Cost:
+    r"""Cost of a 2-D convolution (F1, F2; parameters F7).
+
+    .. math::
+        \mathrm{MACs} = B\, H_{out} W_{out}\, C_{out} \frac{C_{in}}{g} k_h k_w, \quad
+        \mathrm{params} = C_{out} \frac{C_{in}}{g} k_h k_w + C_{out}\,[\text{bias}]
+
+    Forward FLOPs are ``2 MACs`` (bias adds not counted under ``FLOP_COUNTER``).
+    Backward: the input gradient (a transposed convolution, ``2 MACs``) only when
+    ``input_grad``; the weight gradient ``2 MACs``, times ``g`` under the FlopCounterMode
+    convention, which counts it as a dense convolution.
+
+    Parameters
+    ----------
+    out_size : (H_out, W_out)
+        Spatial output size, from :func:`conv_out_size`.
+    kernel_size : int or pair
+    input_grad : bool
+        Whether the input needs a gradient (False for a network's first layer).
+
+    Examples
+    --------
+    >>> conv2d(batch=1, in_channels=3, out_channels=64, out_size=(112, 112), kernel_size=7,
+    ...        bias=False, input_grad=False).forward_flops   # ResNet stem: 118.0 MMAC
+    236027904
+    """
+    kh, kw = pair("kernel_size", kernel_size)
+    check_divides("in_channels", in_channels, groups, "groups")
+    check_divides("out_channels", out_channels, groups, "groups")
+    ho, wo = out_size
+    per_group_in = sympy.sympify(in_channels) / groups
+    macs = batch * ho * wo * out_channels * per_group_in * kh * kw
+    fwd = 2 * macs
+    weight_grad = fwd * groups if convention.dense_grouped_weight_grad else fwd
+    bwd = (fwd if input_grad else 0) + weight_grad
+    params = out_channels * per_group_in * kh * kw + (out_channels if bias else 0)
+    if convention.count_elementwise and bias:
+        outputs = batch * ho * wo * out_channels
+        fwd, bwd = fwd + outputs, bwd + outputs  # bias add; bias gradient is a sum
+    return Cost(forward_flops=fwd, backward_flops=bwd, params=params)
+
+
+def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any, in_channels: Any,
+                    width: Any, input_grad: bool = False, convention: Convention = FLOP_COUNTER) -> Cost:
+    r"""Cost of the ViT patch embedding (F15), a ``P x P`` convolution with stride ``P``.
+
+    .. math::
+        N_p = \frac{H W}{P^2}, \quad \mathrm{MACs} = B N_p P^2 C d, \quad
+        \mathrm{params} = P^2 C d + d
+
+    The projection ``E`` of F15 (shape ``(P^2 C) x d``) is this convolution's weight.
+    ``patch_size`` must divide both image sides (checked). The image needs no gradient, so
+    by default only the weight gradient is counted in the backward pass.
+
+    Examples
+    --------
+    >>> patch_embedding(batch=1, image_size=(224, 224), patch_size=16, in_channels=3,
+    ...                 width=768).params
+    590592
+    """
+    height, width_px = image_size
+    for field, side in (("image_size", height), ("image_size", width_px)):
+        as_size(field, side)
+        check_divides(field, side, patch_size, "patch_size")
+    grid = (sympy.sympify(height) / patch_size, sympy.sympify(width_px) / patch_size)
+    return conv2d(batch=batch, in_channels=in_channels, out_channels=width, out_size=grid,
+                  kernel_size=patch_size, input_grad=input_grad, convention=convention)
+
+
+__all__ = ["pair", "conv_out_size", "conv2d", "patch_embedding"]

@@ -1,0 +1,120 @@
+"""Measured FLOPs of a real ``torch.nn.Module``, with PyTorch's ``FlopCounterMode``.
+
+Two things make a plain ``FlopCounterMode`` run untrustworthy, and both are handled here:
+
+* On CPU, ``F.scaled_dot_product_attention`` dispatches to
+  ``aten._scaled_dot_product_flash_attention_for_cpu`` (and its ``_backward``), which
+  FlopCounterMode has no formula for: the count silently loses all of attention. We
+  register PyTorch's own SDPA formulas (``sdpa_flop_count``,
+  ``sdpa_backward_flop_count``) for those two ops.
+* Any other FLOP-bearing op without a formula would be lost the same way. An
+  :class:`OpRecorder` sees every op that runs; an op whose name looks FLOP-bearing
+  (convolutions, products, attention, einsum) but that has no formula raises
+  :class:`UncountedOpError`, naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+aten = torch.ops.aten
+
+_FLOP_BEARING = ("conv", "mm", "matmul", "attention", "einsum", "linear", "dot", "mv", "tensordot")
+
+
+def _cpu_sdpa_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, out_shape: Any = None,
+                   **kwargs: Any) -> int:
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_sdpa_backward_flop(grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any,
+                            *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+#: formulas FlopCounterMode lacks, keyed by op
+EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flop,
+}
+
+
+class UncountedOpError(RuntimeError):
+    """A FLOP-bearing op ran that no formula counts."""
+
+
+class OpRecorder(TorchDispatchMode):
+    """Records the overload packet of every aten op that runs under it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[Any] = set()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        self.seen.add(func.overloadpacket)
+        return func(*args, **(kwargs or {}))
+
+
+def _counter() -> FlopCounterMode:
+    return FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS)
+
+
+def _check_counted(counter: FlopCounterMode, recorder: OpRecorder) -> None:
+    registry = set(counter.flop_registry)
+    missing = sorted(str(op) for op in recorder.seen
+                     if op not in registry and any(word in str(op) for word in _FLOP_BEARING))
+    if missing:
+        raise UncountedOpError(f"FLOP-bearing ops ran without a FLOP formula: {', '.join(missing)}")
+
+
+@dataclass(frozen=True)
+class MeasuredFlops:
+    """FLOPs counted by FlopCounterMode for one forward and one backward pass."""
+
+    forward: Any
+    backward: Any
+    forward_by_op: dict[str, Any]
+    backward_by_op: dict[str, Any]
+
+
+def _by_op(counter: FlopCounterMode) -> dict[str, Any]:
+    return {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
+
+
+def count_flops(module: torch.nn.Module, *inputs: Any, backward: bool = True) -> MeasuredFlops:
+    """Run ``module(*inputs)`` (and a backward of ``output.sum()``) under FlopCounterMode.
+
+    Works on real, meta and fake tensors; with fake tensors of symbolic shape the counts
+    are ``torch.SymInt`` (see :mod:`costmodel.validation.symbolic`).
+    """
+    recorder = OpRecorder()
+    fwd_counter = _counter()
+    with fwd_counter, recorder:
+        out = module(*inputs)
+    _check_counted(fwd_counter, recorder)
+    by_op_bwd: dict[str, Any] = {}
+    bwd_total: Any = 0
+    if backward:
+        loss = out.sum() if isinstance(out, torch.Tensor) else sum(o.sum() for o in out)
+        bwd_counter = _counter()
+        recorder = OpRecorder()
+        with bwd_counter, recorder:
+            loss.backward()
+        _check_counted(bwd_counter, recorder)
+        bwd_total = bwd_counter.get_total_flops()
+        by_op_bwd = _by_op(bwd_counter)
+    return MeasuredFlops(forward=fwd_counter.get_total_flops(), backward=bwd_total,
+                         forward_by_op=_by_op(fwd_counter), backward_by_op=by_op_bwd)
+
+
+def count_params(module: torch.nn.Module) -> int:
+    """Trainable parameters (buffers such as BatchNorm running statistics excluded)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+__all__ = ["count_flops", "count_params", "MeasuredFlops", "UncountedOpError", "OpRecorder", "EXTRA_FORMULAS"]

@@ -24,11 +24,11 @@ FAMILIES: dict[str, type[ArchConfig]] = {
     cls.family: cls for cls in (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig)
 }
 
-_BUILDERS = {
-    ConvNetConfig: convnet.cost,
-    ResNetConfig: resnet.cost,
-    ConvNeXtConfig: convnext.cost,
-    ViTConfig: vit.cost,
+_FAMILY_MODULES = {
+    ConvNetConfig: convnet,
+    ResNetConfig: resnet,
+    ConvNeXtConfig: convnext,
+    ViTConfig: vit,
 }
 
 
@@ -50,12 +50,12 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     """
     from costmodel.checks import as_size
 
-    builder = _BUILDERS.get(type(config))
-    if builder is None:
-        raise InvalidConfigError("config", type(config).__name__,
-                                 f"is not a model config (known: {', '.join(c.__name__ for c in _BUILDERS)})")
+    family = _FAMILY_MODULES.get(type(config))
+    if family is None:
+        known = ", ".join(c.__name__ for c in _FAMILY_MODULES)
+        raise InvalidConfigError("config", type(config).__name__, f"is not a model config (known: {known})")
     batch = as_size("batch", batch)
-    return builder(config, batch=batch, convention=get_convention(convention), divisible=divisible)
+    return family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible)
 
 
 __all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]

@@ -1,4 +1,10 @@
-"""Plain ConvNet config: a stack of conv / norm / activation / pool layers."""
+"""Plain ConvNet (F2): a stack of conv / norm / activation / pool layers. Config and exact cost.
+
+References
+----------
+* PyTorch ``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.MaxPool2d`` / ``nn.AvgPool2d`` (output
+  size ``floor((S + 2p - d (k - 1) - 1) / s) + 1``), ``nn.AdaptiveAvgPool2d``, ``nn.Linear``.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from costmodel.checks import check_divides
+from costmodel.conventions import Convention
+from costmodel.cost import Cost
+from costmodel.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig, choice_field, flag_field, image_field, size_field, sizes_field
+from costmodel.ops.conv import conv2d, conv_out_size
+from costmodel.ops.dense import linear
+from costmodel.ops.norm import batch_norm
+from costmodel.ops.pointwise import gelu, relu
+from costmodel.ops.pool import avg_pool2d, max_pool2d
+
+#: the pool after each layer: ``nn.MaxPool2d(2)`` / ``nn.AvgPool2d(2)``, window 2, stride 2
+POOL_KERNEL = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,8 +54,99 @@ class ConvNetConfig(ArchConfig):
     num_classes: Any = size_field(10)
 
     def _check(self) -> None:
-        for i, c in enumerate(self.channels):
-            check_divides(f"channels[{i}]", c, self.groups, "groups")
+        if len(self.channels) > 1:  # layers 1.. are grouped: their inputs and outputs
+            for i, c in enumerate(self.channels):
+                check_divides(f"channels[{i}]", c, self.groups, "groups")
+
+    def layer_groups(self, index: int) -> Any:
+        """Groups of layer ``index``: 1 for the first layer (it sees the image), else ``groups``."""
+        return 1 if index == 0 else self.groups
+
+    def layer_in_channels(self, index: int) -> Any:
+        """Input channels of layer ``index``."""
+        return self.in_channels if index == 0 else self.channels[index - 1]
 
 
-__all__ = ["ConvNetConfig"]
+# ---------------------------------------------------------------------------------------
+# Cost builder
+# ---------------------------------------------------------------------------------------
+
+Size = tuple[Any, Any]
+
+ACTIVATIONS = {"relu": relu, "gelu": gelu}
+
+
+def _window_out(config: ConvNetConfig, hw: Size, *, kernel: Any, stride: Any, padding: Any, dilation: Any,
+                divisible: bool, what: str) -> Size:
+    """Output size of a window on both axes; a non-positive integer size names the image size."""
+    try:
+        return tuple(conv_out_size(side, kernel, stride, padding, dilation, divisible=divisible)
+                     for side in hw)  # type: ignore[return-value]
+    except InvalidConfigError as exc:
+        raise InvalidConfigError("image_size", config.image_size,
+                                 f"is too small for the network: {what} gets a {hw[0]}x{hw[1]} map "
+                                 f"({exc.reason})") from exc
+
+
+def conv_layer(config: ConvNetConfig, index: int, *, batch: Any, hw: Size, convention: Convention,
+               divisible: bool) -> tuple[Cost, Size]:
+    r"""Layer ``index``: conv, optional batch norm, activation, optional 2x2/2 pool.
+
+    .. math::
+        S' = \left\lfloor \frac{S + 2p - \delta(k-1) - 1}{s} \right\rfloor + 1, \quad
+        S'' = \lfloor S' / 2 \rfloor \;(\text{pool}), \quad
+        \mathrm{params} = C_{out} \frac{C_{in}}{g} k^2 + C_{out}[\text{bias}] + 2 C_{out}[\text{BN}]
+
+    The first layer (``index == 0``) has ``g = 1`` and needs no input gradient.
+    """
+    out_channels = config.channels[index]
+    out = _window_out(config, hw, kernel=config.kernel_size, stride=config.stride, padding=config.padding,
+                      dilation=config.dilation, divisible=divisible, what=f"the conv of layer {index}")
+    parts = {"conv": conv2d(batch=batch, in_channels=config.layer_in_channels(index),
+                            out_channels=out_channels, out_size=out, kernel_size=config.kernel_size,
+                            groups=config.layer_groups(index), bias=config.bias, input_grad=index > 0,
+                            convention=convention)}
+    elements = batch * out_channels * out[0] * out[1]
+    if config.norm == "batch":
+        parts["norm"] = batch_norm(elements=elements, channels=out_channels, convention=convention)
+    parts["act"] = ACTIVATIONS[config.activation](elements, convention)
+    if config.pool != "none":
+        out = _window_out(config, out, kernel=POOL_KERNEL, stride=POOL_KERNEL, padding=0, dilation=1,
+                          divisible=divisible, what=f"the pool of layer {index}")
+        outputs = batch * out_channels * out[0] * out[1]
+        parts["pool"] = (max_pool2d(outputs=outputs, kernel_size=POOL_KERNEL, convention=convention)
+                         if config.pool == "max" else
+                         avg_pool2d(outputs=outputs, window=POOL_KERNEL**2, convention=convention))
+    return Cost.group(parts), out
+
+
+def head(config: ConvNetConfig, *, batch: Any, hw: Size, convention: Convention) -> Cost:
+    r"""Global average pool and the linear classifier: :math:`F_{fwd} = 2 B C n`, params :math:`C n + n`."""
+    channels = config.channels[-1]
+    pool = avg_pool2d(outputs=batch * channels, window=hw[0] * hw[1], convention=convention)
+    fc = linear(rows=batch, in_features=channels, out_features=config.num_classes, convention=convention)
+    return Cost.group({"avgpool": pool, "fc": fc})
+
+
+def cost(config: ConvNetConfig, *, batch: Any, convention: Convention, divisible: bool) -> Cost:
+    r"""Exact cost of a plain ConvNet: ``layer0`` ... ``layer{n-1}``, ``head``.
+
+    .. math:: C = \sum_i C_{layer_i} + C_{head}
+
+    Examples
+    --------
+    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> cfg = ConvNetConfig(channels=(8,), image_size=4, pool="none", norm="none", num_classes=2)
+    >>> cost(cfg, batch=1, convention=FLOP_COUNTER, divisible=False).forward_flops  # 2*16*8*27 + 2*8*2
+    6944
+    """
+    parts: dict[str, Cost] = {}
+    hw: Size = config.image_hw
+    for i in range(len(config.channels)):
+        parts[f"layer{i}"], hw = conv_layer(config, i, batch=batch, hw=hw, convention=convention,
+                                            divisible=divisible)
+    parts["head"] = head(config, batch=batch, hw=hw, convention=convention)
+    return Cost.group(parts)
+
+
+__all__ = ["ConvNetConfig", "cost", "conv_layer", "head", "POOL_KERNEL"]

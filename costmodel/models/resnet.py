@@ -1,11 +1,25 @@
-"""ResNet config (as torchvision's ``ResNet``, the V1.5 variant)."""
+"""ResNet (as torchvision's ``ResNet``, the V1.5 variant): config and exact cost.
+
+References
+----------
+* He, Zhang, Ren & Sun, "Deep Residual Learning for Image Recognition", CVPR 2016, Table 1.
+* torchvision ``torchvision/models/resnet.py`` (V1.5: the stride of a bottleneck is on
+  its 3x3 conv; ``downsample`` = strided 1x1 conv + batch norm).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from costmodel.conventions import Convention
+from costmodel.cost import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, size_field, sizes_field
+from costmodel.ops.conv import conv2d, conv_out_size
+from costmodel.ops.dense import linear
+from costmodel.ops.norm import batch_norm
+from costmodel.ops.pointwise import relu, residual_add
+from costmodel.ops.pool import avg_pool2d, max_pool2d
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -41,5 +55,203 @@ class ResNetConfig(ArchConfig):
     def expansion(self) -> int:
         return EXPANSION[self.block]
 
+    @property
+    def num_stages(self) -> int:
+        """Number of residual stages, ``len(layers)``."""
+        return len(self.layers)
 
-__all__ = ["ResNetConfig", "EXPANSION"]
+    def planes(self, stage: int) -> Any:
+        """Bottleneck (inner) width of stage ``stage``: ``width * 2**stage``."""
+        return self.width * 2**stage
+
+    def stage_channels(self, stage: int) -> Any:
+        """Output channels of stage ``stage``: ``planes * expansion``."""
+        return self.planes(stage) * self.expansion
+
+
+# ---------------------------------------------------------------------------------------
+# Cost builder. Architecture facts from torchvision ``torchvision/models/resnet.py``
+# (``conv3x3``, ``conv1x1``, ``BasicBlock``, ``Bottleneck``, ``ResNet._make_layer``).
+# ---------------------------------------------------------------------------------------
+
+Size = tuple[Any, Any]
+
+
+def _out_hw(hw: Size, kernel: int, stride: int, padding: int, divisible: bool) -> Size:
+    """Spatial size after a square window, per axis :func:`conv_out_size`."""
+    return (conv_out_size(hw[0], kernel, stride, padding, divisible=divisible),
+            conv_out_size(hw[1], kernel, stride, padding, divisible=divisible))
+
+
+def conv_bn(*, batch: Any, in_channels: Any, out_channels: Any, hw: Size, kernel: int, stride: int,
+            padding: int, divisible: bool, convention: Convention, input_grad: bool = True
+            ) -> tuple[Cost, Cost, Size]:
+    r"""A bias-free convolution and the batch norm after it (every conv of a ResNet).
+
+    .. math::
+        S_{out} = \lfloor (S + 2p - k) / s \rfloor + 1, \quad
+        \mathrm{params} = C_{out} C_{in} k^2 + 2 C_{out}
+
+    Returns the conv cost, the batch-norm cost and the output size. torchvision builds
+    every conv with ``bias=False`` because a batch norm follows (``conv3x3``, ``conv1x1``).
+    """
+    out = _out_hw(hw, kernel, stride, padding, divisible)
+    conv = conv2d(batch=batch, in_channels=in_channels, out_channels=out_channels, out_size=out,
+                  kernel_size=kernel, bias=False, input_grad=input_grad, convention=convention)
+    bn = batch_norm(elements=batch * out_channels * out[0] * out[1], channels=out_channels,
+                    convention=convention)
+    return conv, bn, out
+
+
+def stem(config: ResNetConfig, *, batch: Any, convention: Convention, divisible: bool) -> tuple[Cost, Size]:
+    r"""The stem: 7x7/2 conv (pad 3, no bias), batch norm, ReLU, 3x3/2 max pool (pad 1).
+
+    .. math::
+        S_1 = \lfloor (S - 1) / 2 \rfloor + 1, \quad S_2 = \lfloor (S_1 - 1) / 2 \rfloor + 1
+        \quad (S/2 \text{ and } S/4 \text{ when 4 divides } S)
+
+    The image needs no gradient, so the conv's backward is its weight gradient only.
+    """
+    conv, bn, hw = conv_bn(batch=batch, in_channels=config.in_channels, out_channels=config.width,
+                           hw=config.image_hw, kernel=7, stride=2, padding=3, divisible=divisible,
+                           convention=convention, input_grad=False)
+    act = relu(batch * config.width * hw[0] * hw[1], convention)
+    pooled = _out_hw(hw, 3, 2, 1, divisible)
+    pool = max_pool2d(outputs=batch * config.width * pooled[0] * pooled[1], kernel_size=3,
+                      convention=convention)
+    return Cost.group({"conv": conv, "bn": bn, "relu": act, "maxpool": pool}), pooled
+
+
+def basic_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, stride: int, downsample: bool,
+                divisible: bool, convention: Convention) -> tuple[Cost, Size]:
+    r"""``BasicBlock`` (expansion 1): two 3x3 convs, the first with the stride.
+
+    .. math::
+        y = \mathrm{ReLU}(\mathrm{BN}(W_2 * \mathrm{ReLU}(\mathrm{BN}(W_1 * x))) + \mathrm{sc}(x)),
+        \quad \mathrm{params} = 9 C_{in} p + 9 p^2 + 4p \;(+\; C_{in} p + 2p)
+
+    ``sc`` is the identity or, with ``downsample``, a strided 1x1 conv and batch norm.
+    """
+    conv1, bn1, out = conv_bn(batch=batch, in_channels=in_channels, out_channels=planes, hw=hw, kernel=3,
+                              stride=stride, padding=1, divisible=divisible, convention=convention)
+    conv2, bn2, out = conv_bn(batch=batch, in_channels=planes, out_channels=planes, hw=out, kernel=3,
+                              stride=1, padding=1, divisible=divisible, convention=convention)
+    elements = batch * planes * out[0] * out[1]
+    parts = {"conv1": conv1, "bn1": bn1, "conv2": conv2, "bn2": bn2}
+    if downsample:
+        parts["downsample"] = shortcut(batch=batch, in_channels=in_channels, out_channels=planes, hw=hw,
+                                       stride=stride, divisible=divisible, convention=convention)
+    parts["add"] = residual_add(elements, convention)
+    parts["relu"] = relu(elements, convention) * 2
+    return Cost.group(parts), out
+
+
+def bottleneck_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, stride: int,
+                     downsample: bool, divisible: bool, convention: Convention) -> tuple[Cost, Size]:
+    r"""``Bottleneck`` (expansion 4, ResNet V1.5): 1x1 reduce, 3x3 with the stride, 1x1 expand.
+
+    .. math::
+        \mathrm{params} = C_{in} p + 9 p^2 + 4 p^2 + 2p + 2p + 8p \;(+\; 4 C_{in} p + 8p)
+
+    The stride sits on the 3x3 conv (torchvision's V1.5; the paper's V1 puts it on the
+    first 1x1). ``downsample`` adds the strided 1x1 conv + batch norm shortcut.
+    """
+    out_channels = planes * 4
+    conv1, bn1, mid = conv_bn(batch=batch, in_channels=in_channels, out_channels=planes, hw=hw, kernel=1,
+                              stride=1, padding=0, divisible=divisible, convention=convention)
+    conv2, bn2, out = conv_bn(batch=batch, in_channels=planes, out_channels=planes, hw=mid, kernel=3,
+                              stride=stride, padding=1, divisible=divisible, convention=convention)
+    conv3, bn3, out = conv_bn(batch=batch, in_channels=planes, out_channels=out_channels, hw=out, kernel=1,
+                              stride=1, padding=0, divisible=divisible, convention=convention)
+    inner = batch * planes * (mid[0] * mid[1] + out[0] * out[1])  # the two inner ReLUs
+    elements = batch * out_channels * out[0] * out[1]
+    parts = {"conv1": conv1, "bn1": bn1, "conv2": conv2, "bn2": bn2, "conv3": conv3, "bn3": bn3}
+    if downsample:
+        parts["downsample"] = shortcut(batch=batch, in_channels=in_channels, out_channels=out_channels,
+                                       hw=hw, stride=stride, divisible=divisible, convention=convention)
+    parts["add"] = residual_add(elements, convention)
+    parts["relu"] = relu(inner + elements, convention)
+    return Cost.group(parts), out
+
+
+def shortcut(*, batch: Any, in_channels: Any, out_channels: Any, hw: Size, stride: int, divisible: bool,
+             convention: Convention) -> Cost:
+    r"""Projection shortcut (torchvision ``downsample``): 1x1 conv with the stride, batch norm.
+
+    .. math:: \mathrm{params} = C_{in} C_{out} + 2 C_{out}
+
+    Used when ``stride != 1`` or ``C_in != planes * expansion`` (``ResNet._make_layer``).
+    """
+    conv, bn, _ = conv_bn(batch=batch, in_channels=in_channels, out_channels=out_channels, hw=hw, kernel=1,
+                          stride=stride, padding=0, divisible=divisible, convention=convention)
+    return Cost.group({"conv": conv, "bn": bn})
+
+
+BLOCKS = {"basic": basic_block, "bottleneck": bottleneck_block}
+
+
+def stage(config: ResNetConfig, index: int, *, batch: Any, hw: Size, convention: Convention,
+          divisible: bool) -> tuple[Cost, Size]:
+    r"""Stage ``index`` (torchvision ``layer{index+1}``): ``layers[index]`` blocks.
+
+    .. math:: C_{stage} = C_{block_0} + (n - 1)\, C_{block}
+
+    ``block0`` takes the stage's input (stride 2 except in the first stage, and a
+    projection shortcut where the stride or the channel count changes); the other
+    ``n - 1`` blocks are identical (stride 1, identity shortcut), so their total is one
+    block times ``n - 1`` and ``n`` may be a symbol. The part ``blocks`` is that total.
+    """
+    block = BLOCKS[config.block]
+    planes = config.planes(index)
+    in_channels = config.width if index == 0 else config.stage_channels(index - 1)
+    stride = 1 if index == 0 else 2
+    # stride 2, or (first stage) width != width * expansion: decidable without the sizes
+    downsample = stride != 1 or config.expansion != 1
+    first, out = block(batch=batch, in_channels=in_channels, planes=planes, hw=hw, stride=stride,
+                       downsample=downsample, divisible=divisible, convention=convention)
+    parts = {"block0": first}
+    repeats = config.layers[index] - 1
+    if repeats != 0:
+        rest, _ = block(batch=batch, in_channels=config.stage_channels(index), planes=planes, hw=out,
+                        stride=1, downsample=False, divisible=divisible, convention=convention)
+        parts["blocks"] = rest * repeats
+    return Cost.group(parts), out
+
+
+def head(config: ResNetConfig, *, batch: Any, hw: Size, convention: Convention) -> Cost:
+    r"""Global average pool and the linear classifier.
+
+    .. math:: F_{fwd} = 2 B C n, \quad \mathrm{params} = C n + n, \quad C = 2^{s-1} w e
+    """
+    channels = config.stage_channels(config.num_stages - 1)
+    pool = avg_pool2d(outputs=batch * channels, window=hw[0] * hw[1], convention=convention)
+    fc = linear(rows=batch, in_features=channels, out_features=config.num_classes, convention=convention)
+    return Cost.group({"avgpool": pool, "fc": fc})
+
+
+def cost(config: ResNetConfig, *, batch: Any, convention: Convention, divisible: bool) -> Cost:
+    r"""Exact cost of a ResNet: ``stem``, ``layer1`` ... ``layer{s}``, ``head``.
+
+    .. math:: C = C_{stem} + \sum_{i=1}^{s} C_{layer_i} + C_{head}
+
+    Square or ``(H, W)`` images, symbolic or integer; with ``divisible`` the floor
+    divisions are dropped (exact when 32 divides both sides for four stages).
+
+    Examples
+    --------
+    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> c = cost(ResNetConfig(), batch=1, convention=FLOP_COUNTER, divisible=False)
+    >>> c.params
+    25557032
+    """
+    parts: dict[str, Cost] = {}
+    parts["stem"], hw = stem(config, batch=batch, convention=convention, divisible=divisible)
+    for i in range(config.num_stages):
+        parts[f"layer{i + 1}"], hw = stage(config, i, batch=batch, hw=hw, convention=convention,
+                                           divisible=divisible)
+    parts["head"] = head(config, batch=batch, hw=hw, convention=convention)
+    return Cost.group(parts)
+
+
+__all__ = ["ResNetConfig", "EXPANSION", "BLOCKS", "cost", "stem", "stage", "head", "basic_block",
+           "bottleneck_block", "shortcut", "conv_bn"]

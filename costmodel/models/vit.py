@@ -1,4 +1,16 @@
-"""Vision Transformer config (as torchvision's ``VisionTransformer``)."""
+"""Vision Transformer: config and exact cost (as torchvision's ``VisionTransformer``).
+
+References
+----------
+* Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021, Eq. 1-4 (patch
+  embedding, class token, position embedding, pre-LN encoder blocks, head).
+* torchvision ``models/vision_transformer.py``: ``conv_proj`` (``Conv2d``, kernel and
+  stride ``P``, with bias), ``class_token`` ``(1, 1, d)``, ``pos_embedding``
+  ``(1, N_p + 1, d)``, ``EncoderBlock`` (``ln_1``, ``nn.MultiheadAttention`` with
+  ``in_proj`` ``3d x d`` + bias and ``out_proj`` ``d x d`` + bias, ``ln_2``, MLP
+  ``Linear(d, mlp_dim)``, GELU, ``Linear(mlp_dim, d)``), final ``ln`` applied to every
+  token, ``heads.head`` ``Linear(d, num_classes)`` on the class token.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +20,15 @@ from typing import Any
 import sympy
 
 from costmodel.checks import check_divides
+from costmodel.conventions import Convention
+from costmodel.cost import Cost
 from costmodel.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig, choice_field, flag_field, image_field, ratio_field, size_field
+from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
+from costmodel.ops.conv import conv2d, conv_out_size
+from costmodel.ops.dense import linear
+from costmodel.ops.norm import layer_norm
+from costmodel.ops.pointwise import gelu, residual_add
 
 ATTENTION_VARIANTS = ("full", "causal", "linformer", "performer")
 
@@ -101,4 +120,126 @@ def _exact_div(a: Any, b: Any) -> Any:
     return sympy.sympify(a) / b
 
 
-__all__ = ["ViTConfig", "ATTENTION_VARIANTS"]
+def patch_grid(config: ViTConfig, *, divisible: bool = False) -> tuple[Any, Any]:
+    r"""Patches along height and width: the output size of the ``P x P``, stride ``P`` conv.
+
+    .. math:: g_h = \left\lfloor \frac{H - P}{P} \right\rfloor + 1 = \lfloor H / P \rfloor
+
+    Exact integers for integer sizes; a floor for symbolic ones, or ``H / P`` with
+    ``divisible=True`` (the config already rejects a patch that decidably does not divide).
+    """
+    return tuple(conv_out_size(side, config.patch_size, config.patch_size, divisible=divisible)
+                 for side in config.image_hw)
+
+
+def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], tokens: Any,
+                   convention: Convention) -> Cost:
+    r"""Patch embedding, class token and position embedding (Dosovitskiy et al., Eq. 1).
+
+    .. math::
+        \mathrm{MACs} = B N_p P^2 C d, \quad
+        \mathrm{params} = (P^2 C d + d) + d + L d\,[\text{pos. emb.}]
+
+    The image needs no gradient, so the patch conv's backward is its weight gradient only.
+    The class token is concatenated (no arithmetic); the position embedding is an add
+    over ``B L d`` values (``FULL`` only).
+    """
+    parts = {
+        "patch_embed": conv2d(batch=batch, in_channels=config.in_channels, out_channels=config.width,
+                              out_size=grid, kernel_size=config.patch_size, input_grad=False,
+                              convention=convention),
+        "class_token": Cost(params=config.width),
+    }
+    if config.position_embedding:
+        parts["pos_embed"] = residual_add(batch * tokens * config.width, convention) + Cost(
+            params=tokens * config.width)
+    return Cost.group(parts)
+
+
+def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention) -> Cost:
+    r"""Multi-head self-attention of one block: ``qkv``, the core, ``proj``, residual add.
+
+    .. math::
+        \mathrm{MACs} = 3 B L d^2 + B L d^2 + \mathrm{core}, \quad
+        \mathrm{params} = (3 d^2 + 3 d) + (d^2 + d) + \mathrm{core}
+
+    ``qkv`` has torchvision's ``in_proj`` shape (``3d x d`` + bias), ``proj`` its
+    ``out_proj``. The core is :func:`~costmodel.ops.attention.softmax_attention` for
+    ``"full"`` and ``"causal"`` (a causal mask is counted as full attention, as
+    FlopCounterMode counts it), :func:`~costmodel.ops.attention.linformer_attention` or
+    :func:`~costmodel.ops.attention.performer_attention`.
+    """
+    rows, d = batch * tokens, config.width
+    shape = dict(batch=batch, heads=config.heads, head_dim=config.head_dim, convention=convention)
+    if config.attention in ("full", "causal"):
+        core = softmax_attention(q_len=tokens, kv_len=tokens, causal=config.attention == "causal",
+                                 fused=config.fused_attention, **shape)
+    elif config.attention == "linformer":
+        core = linformer_attention(tokens=tokens, rank=config.linformer_rank,
+                                   fused=config.fused_attention, **shape)
+    else:
+        core = performer_attention(tokens=tokens, features=config.performer_features, **shape)
+    return Cost.group({
+        "qkv": linear(rows=rows, in_features=d, out_features=3 * d, convention=convention),
+        "core": core,
+        "proj": linear(rows=rows, in_features=d, out_features=d, convention=convention),
+        "residual": residual_add(rows * d, convention),
+    })
+
+
+def mlp_cost(config: ViTConfig, *, rows: Any, convention: Convention) -> Cost:
+    r"""The block's MLP: ``fc1`` (``d -> r d``), GELU, ``fc2`` (``r d -> d``), residual add.
+
+    .. math:: \mathrm{MACs} = 2 N r d^2, \quad \mathrm{params} = 2 r d^2 + r d + d
+    """
+    d, hidden = config.width, config.mlp_dim
+    return Cost.group({
+        "fc1": linear(rows=rows, in_features=d, out_features=hidden, convention=convention),
+        "act": gelu(rows * hidden, convention),
+        "fc2": linear(rows=rows, in_features=hidden, out_features=d, convention=convention),
+        "residual": residual_add(rows * d, convention),
+    })
+
+
+def block_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention) -> Cost:
+    r"""One pre-LN encoder block (Dosovitskiy et al., Eq. 2-3).
+
+    .. math:: x' = x + \mathrm{MSA}(\mathrm{LN}(x)), \quad y = x' + \mathrm{MLP}(\mathrm{LN}(x'))
+
+    With full attention at batch 1 this is ``4 L d^2 + 2 L^2 d + 2 r L d^2`` MACs (F10).
+    """
+    rows = batch * tokens
+    return Cost.group({
+        "ln1": layer_norm(rows=rows, features=config.width, convention=convention),
+        "attn": attention_cost(config, batch=batch, tokens=tokens, convention=convention),
+        "ln2": layer_norm(rows=rows, features=config.width, convention=convention),
+        "mlp": mlp_cost(config, rows=rows, convention=convention),
+    })
+
+
+def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bool = False) -> Cost:
+    r"""Exact cost of a ViT on ``batch`` images.
+
+    .. math::
+        \mathrm{cost} = \mathrm{embed} + D \cdot \mathrm{block}
+                      + \mathrm{LN}(B L d) + \mathrm{Linear}(B, d \to n)
+
+    The final layer norm runs over every token (torchvision's ``encoder.ln``); the head
+    only over the class tokens. Parts: ``patch_embed``, ``class_token``, ``pos_embed``,
+    ``blocks`` (one block times ``depth``: ``blocks/ln1``, ``blocks/attn/qkv``,
+    ``blocks/attn/core/...``, ``blocks/attn/proj``, ``blocks/mlp/fc1``, ...), ``norm``,
+    ``head``.
+    """
+    grid = patch_grid(config, divisible=divisible)
+    tokens = grid[0] * grid[1] + 1
+    embed = embedding_cost(config, batch=batch, grid=grid, tokens=tokens, convention=convention)
+    blocks = block_cost(config, batch=batch, tokens=tokens, convention=convention) * config.depth
+    return embed + blocks.named("blocks") + Cost.group({
+        "norm": layer_norm(rows=batch * tokens, features=config.width, convention=convention),
+        "head": linear(rows=batch, in_features=config.width, out_features=config.num_classes,
+                       convention=convention),
+    })
+
+
+__all__ = ["ViTConfig", "ATTENTION_VARIANTS", "patch_grid", "embedding_cost", "attention_cost",
+           "mlp_cost", "block_cost", "cost"]

@@ -72,17 +72,22 @@ def linformer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, r
         F_{fwd} = 2 \cdot 2\,B L k d + 2 \cdot 2\,B h L k d_k
 
     ``O(L k d)`` instead of ``O(L^2 d)``. Parameters ``2 k L`` (``E`` and ``F``, no
-    bias, one pair per layer: the paper's "headwise" sharing).
+    bias, one pair per layer: the paper's "headwise" sharing, Sec. 4). Because ``E``
+    acts along the sequence it commutes with the split into heads, so ``E K`` is one
+    ``(k x L) @ (L x d)`` product per sequence; its backward computes the gradients of
+    both ``E`` (a parameter) and ``K``. The attention of the ``L`` queries over the
+    ``k`` projected keys is :func:`softmax_attention` (fused or explicit). Parts:
+    ``project_k``, ``project_v``, ``scores``, ``softmax``, ``weighted_sum``.
     """
     width = heads * head_dim
     project = matmul(batch=batch, n=rank, k=tokens, m=width)  # E @ K, both need gradients
     core = softmax_attention(batch=batch, heads=heads, q_len=tokens, kv_len=rank,
                              head_dim=head_dim, fused=fused, convention=convention)
-    return Cost.group({
+    projections = Cost.group({
         "project_k": project + Cost(params=rank * tokens),
         "project_v": project + Cost(params=rank * tokens),
-        "core": core,
     })
+    return projections + core  # parts: project_k, project_v, scores, softmax, weighted_sum
 
 
 def performer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, features: Any,
@@ -96,7 +101,11 @@ def performer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, f
     Products per head: ``Q Omega^T`` and ``K Omega^T`` (``L d_k m`` MACs each; ``Omega``
     is a fixed random buffer, so it gets no gradient), ``phi(K)^T V`` and
     ``phi(Q) (phi(K)^T V)`` (``L m d_k`` MACs each) and the normaliser
-    ``phi(Q) (phi(K)^T 1)`` (``L m`` MACs). Linear in ``L``. No parameters.
+    ``phi(Q) (phi(K)^T 1)`` (``L m`` MACs; ``phi(K)^T 1`` itself is a sum, not a
+    product). Queries and keys are scaled by ``d_k^{-1/4}`` first so that
+    ``phi(q)^T phi(k)`` estimates ``exp(q^T k / sqrt(d_k))``. Linear in ``L``. No
+    parameters. Under ``FULL`` the feature map's ``exp`` and the final division are
+    not counted (no rate for them in :mod:`costmodel.ops.pointwise`).
     """
     bh = batch * heads
     features_q = matmul(batch=bh, n=tokens, k=head_dim, m=features, b_grad=False)

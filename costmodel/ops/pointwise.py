@@ -14,6 +14,8 @@ GELU (erf)      5        10        ``0.5 x (1 + erf(x / sqrt 2))``; backward
 softmax         5        4         max, subtract, exp, sum, divide; backward
                                    ``y (g - sum(g y))``
 residual add    1        0         ``a + b``; the gradient passes through
+multiply        1        2         ``a * b`` (e.g. ConvNeXt layer scale); backward
+                                   ``g b`` and ``g a``
 layer norm      7        12        see :mod:`costmodel.ops.norm`
 batch norm      7        12        see :mod:`costmodel.ops.norm`
 ==============  =======  ========  ============================================
@@ -41,6 +43,7 @@ RATES: dict[str, ElementwiseRate] = {
     "gelu": ElementwiseRate(forward=5, backward=10),
     "softmax": ElementwiseRate(forward=5, backward=4),
     "add": ElementwiseRate(forward=1, backward=0),
+    "mul": ElementwiseRate(forward=1, backward=2),
     "layer_norm": ElementwiseRate(forward=7, backward=12),
     "batch_norm": ElementwiseRate(forward=7, backward=12),
 }

@@ -47,7 +47,8 @@ def test_count_symbolic_prints_closed_forms(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["count", "resnet5"], "unknown model 'resnet5'. Did you mean resnet50"),
     (["count", "resnet", "--set", "layers"], "--set='layers': must look like FIELD=VALUE"),
-    (["count", "resnet", "--set", "layers=2,x,2"], "layers=2,x,2"),
+    (["count", "resnet", "--set", "layers=2,,2"], "layers='2,,2': cannot be parsed"),
+    (["count", "resnet", "--set", "width=2.5"], "width='2.5': cannot be parsed"),
     (["count", "resnet", "--set", "depth=3"], "depth='3': ResNetConfig has no such field"),
     (["count", "vit", "--set", "patch_size=15"], "image_size=224: must be divisible by patch_size=15"),
     (["count", "vit", "--set", "heads=5"], "width=768: must be divisible by heads=5"),

@@ -18,8 +18,9 @@ the grid was that large (``complete``).
 
 PyTorch assumes every symbolic size is at least 2 (0 and 1 are specialised) and records
 *guards*, conditions its tracing relied on (``Ne(floor((H - 1)/4) + 1, 1)``: a feature map
-is not 1 pixel wide). The counts are PyTorch's only where the guards hold;
-:class:`SymbolicFlops` reports them.
+is not 1 pixel wide; ``B < 16``: the CPU convolution backend and memory layout it picked).
+The counts are PyTorch's trace only where the guards hold; :class:`SymbolicFlops` reports
+them. None of those seen so far changes a FLOP formula (they choose layouts and kernels).
 
 Example
 -------
@@ -49,7 +50,7 @@ from costmodel.errors import CostModelError, InvalidConfigError
 from costmodel.models.base import ArchConfig
 from costmodel.symbols import B, H, W
 from costmodel.validation.build import build
-from costmodel.validation.flops import count_flops, count_params
+from costmodel.validation.flops import UncountedOpError, count_flops, count_params
 
 #: dynamic dimension name -> (index in the (B, C, H, W) input, canonical symbol)
 DIMS: dict[str, tuple[int, sympy.Symbol]] = {"batch": (0, B), "height": (2, H), "width": (3, W)}
@@ -191,10 +192,16 @@ def symbolic_flops(config: ArchConfig, dynamic: Sequence[str] = ("batch", "heigh
         kinds[DIMS[name][0]] = DimDynamic.DYNAMIC
     x = mode.from_tensor(real, source=ConstantSource("x"),
                          symbolic_context=StatelessSymbolicContext(dynamic_sizes=kinds))
-    with mode:
-        model = build(config)
-        measured = count_flops(model, x)
-        params = count_params(model)
+    try:
+        with mode:
+            model = build(config)
+            measured = count_flops(model, x)
+            params = count_params(model)
+    except UncountedOpError:
+        raise
+    except Exception as exc:  # PyTorch raises many kinds; name the case and keep the cause
+        raise SymbolicShapeError(f"PyTorch could not trace {type(config).__name__} with symbolic "
+                                 f"{list(dynamic)}: {exc}") from exc
     renames = _canonical_symbols(env, x)
     specialised = [name for name in dynamic if not isinstance(x.shape[DIMS[name][0]], torch.SymInt)
                    or to_sympy(x.shape[DIMS[name][0]], renames).is_number]

@@ -91,11 +91,6 @@ class ConvNeXtConfig(ArchConfig):
         """Smallest image side that leaves one pixel after the stem and every downsampling."""
         return STEM_STRIDE * DOWNSAMPLE_STRIDE ** (self.stages - 1)
 
-    @property
-    def hidden_dims(self) -> tuple[Any, ...]:
-        """Inverted-bottleneck width of each stage, ``mlp_ratio * dims[i]``."""
-        return tuple(self.mlp_ratio * dim for dim in self.dims)
-
 
 def same_padding(kernel: Any) -> Any:
     r"""Padding ``p = (k - 1) / 2`` of the depthwise conv, so that :math:`S_{out} = S` (odd ``k``).
@@ -218,12 +213,10 @@ def cost(config: ConvNeXtConfig, *, batch: Any, convention: Convention = FLOP_CO
     28589128
     """
     sizes = stage_sizes(config, divisible=divisible)
-    padding = same_padding(config.kernel_size)
     parts: dict[str, Cost] = {"stem": stem(config, batch=batch, size=sizes[0], convention=convention)}
     for i, (dim, depth, size) in enumerate(zip(config.dims, config.depths, sizes)):
-        dw_size = tuple(conv_out_size(side, config.kernel_size, 1, padding, divisible=divisible)
-                        for side in size)
-        one = block(dim=dim, batch=batch, size=dw_size, kernel_size=config.kernel_size,
+        # the depthwise conv keeps the size: odd k, stride 1, padding (k - 1) / 2 (same_padding)
+        one = block(dim=dim, batch=batch, size=size, kernel_size=config.kernel_size,
                     mlp_ratio=config.mlp_ratio, convention=convention)
         parts[f"stage{i}"] = (one * depth).named("blocks")
         if i + 1 < config.stages:

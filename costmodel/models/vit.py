@@ -125,11 +125,21 @@ def patch_grid(config: ViTConfig, *, divisible: bool = False) -> tuple[Any, Any]
 
     .. math:: g_h = \left\lfloor \frac{H - P}{P} \right\rfloor + 1 = \lfloor H / P \rfloor
 
-    Exact integers for integer sizes; a floor for symbolic ones, or ``H / P`` with
-    ``divisible=True`` (the config already rejects a patch that decidably does not divide).
+    Exact integers for integer sizes; a floor for symbolic ones (``floor(R P / P) = R``
+    simplifies), or ``H / P`` with ``divisible=True`` (the config already rejects a
+    patch that decidably does not divide).
     """
-    return tuple(conv_out_size(side, config.patch_size, config.patch_size, divisible=divisible)
-                 for side in config.image_hw)
+    patch = config.patch_size
+    grid = []
+    for side in config.image_hw:
+        if divisible and not (isinstance(side, int) and isinstance(patch, int)):
+            grid.append(sympy.sympify(side) / patch)
+            continue
+        size = conv_out_size(side, patch, patch)
+        if isinstance(size, sympy.Expr):  # floor((R P - P) / P) -> floor(R - 1) -> R - 1
+            size = size.replace(lambda e: isinstance(e, sympy.floor), lambda e: sympy.floor(sympy.expand(e.args[0])))
+        grid.append(size)
+    return (grid[0], grid[1])
 
 
 def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], tokens: Any,

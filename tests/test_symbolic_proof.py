@@ -12,11 +12,14 @@ from __future__ import annotations
 import functools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import sympy
 import torch
 import torch.utils._sympy.functions as tfn
 
-from costmodel.models import ConvNetConfig, ResNetConfig, ViTConfig, cost
+import costmodel.validation.symbolic as symbolic
+from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.symbols import B, H, W
 from costmodel.validation.build import build
@@ -114,6 +117,31 @@ def test_vit_patch_grid_symbolic(attention, fused):
     assert all(p.complete for p in proofs)
 
 
+@pytest.mark.slow
+def test_convnext_batch_height_width_symbolic():
+    config = ConvNeXtConfig(dims=(8, 16), depths=(1, 1), num_classes=10, image_size=32)
+    measured = _traced(config)
+    proofs = _prove_cost(config.replace(image_size=(H, W)), measured, [B, H, W])
+    assert all(p.complete for p in proofs)
+
+
+def test_specialised_size_is_an_error(monkeypatch):
+    """A module that branches on the batch size makes PyTorch fix it: no closed form in B."""
+
+    class BranchOnBatch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            y = self.fc(x.mean((2, 3)))
+            return y if x.shape[0] == 5 else 2 * y
+
+    monkeypatch.setattr(symbolic, "build", lambda config: BranchOnBatch())
+    with pytest.raises(SymbolicShapeError, match=r"specialised \['batch'\].*Eq\(B, 5\)"):
+        symbolic_flops(SMALL_CONVNET)
+
+
 def test_vit_position_embedding_fixes_the_image_size():
     with pytest.raises(SymbolicShapeError, match="height"):
         symbolic_flops(SMALL_VIT, ("batch", "height"))
@@ -177,3 +205,23 @@ def test_small_explicit_grid_is_not_complete():
 def test_unlisted_symbol_is_an_error():
     with pytest.raises(ProofError, match="W"):
         prove_equal(H * W, W * H, [H])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 7), st.integers(1, 4), st.integers(0, 3), st.integers(1, 3)),
+                min_size=1, max_size=4),
+       st.integers(40, 400))
+def test_canonical_floors_keeps_the_value(layers, size):
+    """A chain of conv/pool output sizes keeps its value at any size once canonicalised."""
+    from costmodel.ops.conv import conv_out_size
+
+    expr = H
+    value = size
+    for kernel, stride, padding, dilation in layers:
+        expr = conv_out_size(expr, kernel, stride, padding, dilation)
+        value = (value + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1  # torch.nn.Conv2d docs
+    if value < 1:
+        return
+    canonical = canonical_floors(expr)
+    assert canonical.subs(H, size) == value
+    assert len(canonical.atoms(sympy.floor)) <= 1  # nested floors flattened into one

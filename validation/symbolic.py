@@ -205,11 +205,12 @@ def symbolic_flops(config: ArchConfig, dynamic: Sequence[str] = ("batch", "heigh
     renames = _canonical_symbols(env, x)
     specialised = [name for name in dynamic if not isinstance(x.shape[DIMS[name][0]], torch.SymInt)
                    or to_sympy(x.shape[DIMS[name][0]], renames).is_number]
+    guards = tuple(to_sympy(g.expr, renames) for g in env.guards)
     if specialised:
         raise SymbolicShapeError(f"PyTorch specialised {specialised} to constants while tracing "
-                                 f"{type(config).__name__}: the count does not depend on them symbolically")
+                                 f"{type(config).__name__} (guards: {', '.join(map(str, guards[:5]))}): "
+                                 f"the count does not depend on them symbolically")
     hint_values = {DIMS[name][1]: sizes[name] for name in dynamic}
-    guards = tuple(to_sympy(g.expr, renames) for g in env.guards)
     return SymbolicFlops(forward=to_sympy(measured.forward, renames),
                          backward=to_sympy(measured.backward, renames),
                          params=int(params), hints=hint_values, guards=guards)
@@ -267,16 +268,19 @@ def canonical_floors(expr: sympy.Expr) -> sympy.Expr:
     ``floor(x + k) = floor(x) + k``. Equal floors then compare equal structurally.
     """
     expr = sympy.sympify(expr)
-    expr = expr.replace(sympy.ceiling, _ceiling_as_floor)
-    expr = expr.replace(sympy.Mod, lambda a, b: a - b * sympy.floor(a / b))
-    return expr.replace(sympy.floor, _canonical_floor)
-
-
-def _ceiling_as_floor(arg: sympy.Expr) -> sympy.Expr:
-    num, den = sympy.fraction(sympy.together(arg))
-    if den.is_Integer and den > 0 and num.is_integer:
-        return sympy.floor((num + den - 1) / den)
-    return -sympy.floor(-arg)
+    if expr.is_Atom:
+        return expr
+    args = [canonical_floors(a) for a in expr.args]
+    if isinstance(expr, sympy.floor):
+        return _canonical_floor(args[0])
+    if isinstance(expr, sympy.ceiling):
+        num, den = sympy.fraction(sympy.together(args[0]))
+        if den.is_Integer and den > 0 and num.is_integer:
+            return _canonical_floor((num + den - 1) / den)
+        return -_canonical_floor(-args[0])
+    if isinstance(expr, sympy.Mod):
+        return args[0] - args[1] * _canonical_floor(args[0] / args[1])
+    return expr.func(*args)
 
 
 def _canonical_floor(arg: sympy.Expr) -> sympy.Expr:

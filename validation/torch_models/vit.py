@@ -40,13 +40,16 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal
 def orthogonal_features(features: int, head_dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """``Omega`` (``m x d_k``): blocks of orthogonal Gaussian directions (Performer, Sec. 2.4).
 
-    Each block of ``d_k`` rows is the ``Q`` of a Gaussian matrix's QR; every row is then
-    rescaled to the norm of an independent Gaussian vector, so each row is marginally
-    ``N(0, I)`` while rows within a block stay orthogonal.
+    Each block of ``d_k`` rows is the ``Q`` of a Gaussian matrix's QR, its columns' signs
+    fixed by ``sign(diag R)`` so that ``Q`` is uniform (Haar; without it LAPACK's sign
+    convention biases the directions, and ``exp(w . x)`` is not even in ``w``). Every row
+    is then rescaled to the norm of an independent Gaussian vector, so each row is
+    marginally ``N(0, I)`` while rows within a block stay orthogonal.
     """
     blocks = []
     for start in range(0, features, head_dim):
-        q, _ = torch.linalg.qr(torch.randn(head_dim, head_dim, generator=generator))
+        q, r = torch.linalg.qr(torch.randn(head_dim, head_dim, generator=generator))
+        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
         blocks.append(q.T[: min(head_dim, features - start)])
     norms = torch.randn(features, head_dim, generator=generator).norm(dim=1, keepdim=True)
     return torch.cat(blocks) * norms

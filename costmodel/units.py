@@ -26,7 +26,7 @@ import pint
 
 ureg = pint.UnitRegistry()
 ureg.define("flop = [computation] = FLOP")
-ureg.define("MAC = 2 * flop = multiply_accumulate")
+ureg.define("MAC = 2 * flop = MAC = multiply_accumulate")
 ureg.define("param = [parameter]")
 ureg.formatter.default_format = "~P"
 

@@ -59,7 +59,8 @@ def _prove_cost(config, measured, symbols, *, substitute=None):
 
 
 # -- the families, sizes symbolic --------------------------------------------------------
-@pytest.mark.parametrize("config", [SMALL_RESNET, SMALL_CONVNET, STRIDED_CONVNET], ids=["resnet", "convnet", "convnet-strided"])
+@pytest.mark.parametrize("config", [SMALL_RESNET, SMALL_CONVNET, STRIDED_CONVNET],
+                         ids=["resnet", "convnet", "convnet-strided"])
 def test_convnets_batch_height_width_symbolic(config):
     measured = _traced(config)
     assert measured.forward.free_symbols == {B, H, W}
@@ -172,7 +173,7 @@ def test_to_sympy_translates_torch_functions():
 
 # -- prove_equal on hand-made identities -------------------------------------------------
 def test_nested_floors_prove_symbolically():
-    # floor(floor(x/a)/b) = floor(x/(a b)) (Concrete Mathematics, eq. 3.11): two stride-2
+    # floor(floor(x/a)/b) = floor(x/(a b)) (Graham, Knuth, Patashnik, Concrete Mathematics, eq. 3.11): two stride-2
     # halvings of (H - 1) are one division by 4.
     proof = prove_equal(floor(floor((H - 1) / 2) / 2) + 1, floor((H - 1) / 4) + 1, [H])
     assert proof == Proof(method="symbolic")

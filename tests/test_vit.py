@@ -85,8 +85,10 @@ def test_preset_fused_equals_measured(name: str, batch: int) -> None:
     _assert_measured(get_preset(name), batch)
 
 
-@pytest.mark.parametrize("name, batch", _preset_params(VIT_PRESETS))
+@pytest.mark.parametrize("name, batch", _preset_params(sorted(set(VIT_PRESETS) - BIG))
+                         + _preset_params(sorted(BIG), batches=(2,)))
 def test_preset_explicit_attention_equals_measured(name: str, batch: int) -> None:
+    """The explicit ``softmax(q k^T) v`` path; big presets at batch 2 only, to keep the suite fast."""
     _assert_measured(get_preset(name).replace(fused_attention=False), batch)
 
 
@@ -128,7 +130,7 @@ def small_vits(draw: st.DrawFn) -> ViTConfig:
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(config=small_vits(), batch=st.integers(1, 3))
 def test_small_vits_equal_measured_real_tensors(config: ViTConfig, batch: int) -> None:
     torch.manual_seed(0)

@@ -32,7 +32,7 @@ import torch
 from costmodel.errors import CostModelError
 from costmodel.models import cost
 from costmodel.models.base import ArchConfig
-from costmodel.models.presets import PRESETS, get_preset
+from costmodel.models.presets import get_preset
 from costmodel.validation.build import build, example_input
 from costmodel.validation.flops import count_flops, count_params
 
@@ -292,4 +292,4 @@ def format_table(records: Sequence[ValidationRecord]) -> str:
 
 __all__ = ["run_validation", "write_results", "read_results", "format_table", "ValidationRecord",
            "ResultsFileError", "records_from_results", "relative_error", "config_label", "default_path",
-           "QUANTITIES", "PRESETS"]
+           "QUANTITIES"]

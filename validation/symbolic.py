@@ -261,9 +261,10 @@ class Proof:
 def canonical_floors(expr: sympy.Expr) -> sympy.Expr:
     """``expr`` with every rounding written as one canonical ``floor``.
 
-    ``ceiling(p/q) = floor((p + q - 1)/q)`` for integer ``p`` (else ``-floor(-x)``); ``Mod(a, b) = a - b floor(a/b)``; nested floors are
+    ``ceiling(p/q) = floor((p + q - 1)/q)`` for integer ``p`` (else ``-floor(-x)``);
+    ``Mod(a, b) = a - b floor(a/b)``; nested floors are
     flattened with ``floor((floor(u) + m)/n) = floor((u + m)/n)`` (integer ``m``, positive
-    integer ``n``; Graham, Knuth, Patashnik, *Concrete Mathematics*, eq. 3.10); the
+    integer ``n``; Graham, Knuth, Patashnik, *Concrete Mathematics*, eq. 3.11); the
     constant of every floor's argument is brought into ``[0, 1)`` with
     ``floor(x + k) = floor(x) + k``. Equal floors then compare equal structurally.
     """
@@ -314,7 +315,8 @@ def _symbolic_zero(diff: sympy.Expr) -> bool:
     return False
 
 
-def _quasi_polynomial_shape(expr: sympy.Expr, symbols: Sequence[sympy.Symbol]) -> dict[sympy.Symbol, tuple[int, int]] | None:
+def _quasi_polynomial_shape(expr: sympy.Expr,
+                            symbols: Sequence[sympy.Symbol]) -> dict[sympy.Symbol, tuple[int, int]] | None:
     """``{symbol: (period, degree)}`` if ``expr`` is a polynomial in the symbols and in floors
     ``floor(p / n)`` of integer polynomials ``p``; else None."""
     period = {s: 1 for s in symbols}
@@ -420,8 +422,8 @@ def prove_equal(predicted: Any, measured: Any, symbols: Iterable[sympy.Symbol],
     if len(bad):
         point = {str(s): int(grid[s][i]) for s, i in zip(symbols, bad[0])}
         table = dict(zip(symbols, point.values()))
-        raise ProofError(f"not equal at {point}: predicted {predicted.subs(table)} != measured "
-                         f"{measured.subs(table)} ({len(bad)} of {diff.size} grid points differ)")
+        raise ProofError(f"not equal at {point}: predicted {sympy.sympify(predicted).subs(table)} != measured "
+                         f"{sympy.sympify(measured).subs(table)} ({len(bad)} of {diff.size} grid points differ)")
     complete = shape is not None and all(_covers(grid[s], *shape[s]) for s in symbols)
     return Proof(method="exhaustive", points=int(diff.size), complete=complete,
                  ranges=tuple((str(s), int(min(grid[s])), int(max(grid[s]))) for s in symbols))

@@ -1,0 +1,40 @@
+"""The ``costmodel`` command: one module per subcommand, each with ``register(subparsers)``.
+
+``costmodel count MODEL [--set FIELD=VALUE ...] [--batch N] [--json] [--symbolic]``
+``costmodel compare A B [C ...] --over FIELD --range LO:HI [--metric M] [--plot out.png] [--json]``
+``costmodel validate [--device cpu|cuda] [--models ...] [--batch N]``
+
+MODEL is a preset (``costmodel count resnet50``) or a family (``vit``, ``resnet``,
+``convnext``, ``convnet``) whose fields are set with ``--set``. Errors are one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from costmodel.cli import compare, count, validate
+from costmodel.errors import CostModelError
+
+SUBCOMMANDS = (count, compare, validate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="costmodel", description="Exact costs of ConvNets and ViTs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in SUBCOMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CostModelError as exc:
+        parser.exit(2, f"costmodel: error: {exc}\n")
+    return 1
+
+
+__all__ = ["build_parser", "main"]

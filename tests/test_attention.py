@@ -136,7 +136,7 @@ def test_performer_approximates_softmax_attention() -> None:
         approx = favor_attention(q, k, v, orthogonal_features(features, 8, torch.Generator().manual_seed(1)))
         return float((approx - exact).norm() / exact.norm())
 
-    assert error(16384) < 0.02 < 0.1 < error(8)
+    assert error(4096) < 0.03 < 0.1 < error(8)
 
 
 def test_orthogonal_features_are_orthogonal_per_block() -> None:
@@ -161,3 +161,23 @@ def test_linformer_with_identity_projections_is_full_attention() -> None:
     torch.testing.assert_close(linformer(x), full(x))
     assert linformer.E.shape == (5, 5) and sum(p.numel() for p in linformer.parameters()) == \
         sum(p.numel() for p in full.parameters()) + 2 * 5 * 5
+
+
+def test_attention_matches_torch_multihead_attention() -> None:
+    """Our qkv/proj block counts and holds exactly what torchvision's ``nn.MultiheadAttention``
+    (``batch_first``, ``need_weights=False``) does: same params, same measured FLOPs."""
+
+    class TorchMHA(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mha = torch.nn.MultiheadAttention(12, 3, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.mha(x, x, x, need_weights=False)[0]
+
+    ours = Attention(ViTConfig(image_size=8, patch_size=4, width=12, heads=3, depth=1), tokens=5)
+    reference = TorchMHA()
+    x = torch.randn(2, 5, 12, requires_grad=True)
+    mine, theirs = count_flops(ours, x), count_flops(reference, x)
+    assert (mine.forward, mine.backward) == (theirs.forward, theirs.backward)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())

@@ -177,7 +177,8 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
     ``out_proj``. The core is :func:`~costmodel.ops.attention.softmax_attention` for
     ``"full"`` and ``"causal"`` (a causal mask is counted as full attention, as
     FlopCounterMode counts it), :func:`~costmodel.ops.attention.linformer_attention` or
-    :func:`~costmodel.ops.attention.performer_attention`.
+    :func:`~costmodel.ops.attention.performer_attention` (which has no fused kernel:
+    ``fused_attention`` does not apply to it).
     """
     rows, d = batch * tokens, config.width
     shape = dict(batch=batch, heads=config.heads, head_dim=config.head_dim, convention=convention)
@@ -239,6 +240,13 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
     ``blocks`` (one block times ``depth``: ``blocks/ln1``, ``blocks/attn/qkv``,
     ``blocks/attn/core/...``, ``blocks/attn/proj``, ``blocks/mlp/fc1``, ...), ``norm``,
     ``head``.
+
+    Examples
+    --------
+    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> vit_b_16 = ViTConfig(patch_size=16, width=768, depth=12, heads=12)
+    >>> cost(vit_b_16, batch=1, convention=FLOP_COUNTER).params   # torchvision: 86,567,656
+    86567656
     """
     grid = patch_grid(config, divisible=divisible)
     tokens = grid[0] * grid[1] + 1

@@ -46,13 +46,12 @@ def orthogonal_features(features: int, head_dim: int, generator: torch.Generator
     is then rescaled to the norm of an independent Gaussian vector, so each row is
     marginally ``N(0, I)`` while rows within a block stay orthogonal.
     """
-    blocks = []
-    for start in range(0, features, head_dim):
-        q, r = torch.linalg.qr(torch.randn(head_dim, head_dim, generator=generator))
-        q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
-        blocks.append(q.T[: min(head_dim, features - start)])
+    blocks = -(-features // head_dim)
+    q, r = torch.linalg.qr(torch.randn(blocks, head_dim, head_dim, generator=generator))
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)  # Haar: column signs
+    directions = q.transpose(-2, -1).reshape(blocks * head_dim, head_dim)[:features]  # rows
     norms = torch.randn(features, head_dim, generator=generator).norm(dim=1, keepdim=True)
-    return torch.cat(blocks) * norms
+    return directions * norms
 
 
 def favor_features(x: torch.Tensor, omega: torch.Tensor, *, is_query: bool, eps: float = 1e-6) -> torch.Tensor:

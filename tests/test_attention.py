@@ -6,15 +6,19 @@ import pytest
 import sympy
 import torch
 import torch.nn.functional as F
+from costmodel.validation.flops import count_flops
+from costmodel.validation.torch_models.vit import (
+    Attention,
+    explicit_attention,
+    favor_attention,
+    favor_features,
+    orthogonal_features,
+)
 
 import costmodel.models as models
 from costmodel.models.vit import ViTConfig
 from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
 from costmodel.symbols import D, P, R, d, h, r
-from costmodel.validation.flops import count_flops
-from costmodel.validation.torch_models.vit import (
-    Attention, explicit_attention, favor_attention, favor_features, orthogonal_features,
-)
 
 
 def _qkv(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int) -> tuple[torch.Tensor, ...]:

@@ -22,8 +22,8 @@ from typing import Any
 
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
-from costmodel.ops.pointwise import softmax
 from costmodel.ops.dense import matmul
+from costmodel.ops.pointwise import softmax
 
 
 def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_dim: Any,

@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from costmodel.cli import compare, count, validate
+from costmodel.cli import compare, converge, count, generate, validate
 from costmodel.errors import CostModelError
 
-SUBCOMMANDS = (count, compare, validate)
+SUBCOMMANDS = (count, compare, validate, generate, converge)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except CostModelError as exc:
         parser.exit(2, f"costmodel: error: {exc}\n")
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        parser.exit(2, f"costmodel: error: 'costmodel {args.command}' needs PyTorch: "
+                       "pip install 'costmodel[validate]' (a CPU build is enough)\n")
     return 1
 
 

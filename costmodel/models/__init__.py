@@ -18,10 +18,11 @@ from costmodel.models.convnet import ConvNetConfig
 from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.resnet import ResNetConfig
 from costmodel.models.vit import ViTConfig
+from costmodel.models.generative import MODULES as _GENERATIVE_MODULES
 from costmodel.symbols import B
 
 FAMILIES: dict[str, type[ArchConfig]] = {
-    cls.family: cls for cls in (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig)
+    cls.family: cls for cls in (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig, *_GENERATIVE_MODULES)
 }
 
 _FAMILY_MODULES = {
@@ -29,6 +30,7 @@ _FAMILY_MODULES = {
     ResNetConfig: resnet,
     ConvNeXtConfig: convnext,
     ViTConfig: vit,
+    **_GENERATIVE_MODULES,
 }
 
 

@@ -1,0 +1,139 @@
+"""``costmodel generate-cost MODEL [--sample [--kv-cache] [--steps N]] [--set F=V ...] [--batch N] [--json]``.
+
+MODEL is a generative family: ``pixelcnn``, ``ar_transformer``, ``conv_vae``, ``vit_vae``
+(fields set with ``--set``). Without ``--sample``: one training step (forward and
+backward). With ``--sample``: generating ``--batch`` images; ``--kv-cache`` uses the
+transformer's key/value cache (PixelCNN's activation cache). ``--steps tau --symbolic``
+prints the transformer's sampling cost as a closed form in the sequence length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import sympy
+
+from costmodel.cli.common import breakdown_rows, config_line, fmt, positive_int, show
+from costmodel.conventions import CONVENTIONS
+from costmodel.cost import METRIC_UNITS, Cost
+from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.models import cost
+from costmodel.models.base import ArchConfig
+from costmodel.models.generative import MODULES, SEQUENTIAL, ARTransformerConfig, PixelCNNConfig, sample_cost
+from costmodel.models.generative.ar_transformer import kv_cache_elements
+from costmodel.models.generative.pixelcnn import cache_elements
+from costmodel.symbols import B
+
+GENERATIVE = {cls.family: cls for cls in MODULES}
+
+
+def register(sub: Any) -> None:
+    gen = sub.add_parser("generate-cost", help="training and sampling FLOPs of a generative model (F16-F20)")
+    gen.add_argument("model", help=f"a generative family: {', '.join(GENERATIVE)}")
+    gen.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
+    gen.add_argument("--sample", action="store_true", help="cost of sampling instead of a training step")
+    gen.add_argument("--kv-cache", action="store_true", help="sample with the key/value (activation) cache")
+    gen.add_argument("--steps", help="ar_transformer: tokens to generate (default: the whole image), or a symbol")
+    gen.add_argument("--batch", type=positive_int, help="images (default 1; symbolic B with --symbolic)")
+    gen.add_argument("--json", action="store_true", help="print one JSON object")
+    gen.add_argument("--symbolic", action="store_true", help="print the closed forms")
+    gen.add_argument("--convention", choices=sorted(CONVENTIONS), default="flop_counter")
+    gen.add_argument("--top", type=positive_int, default=6, help="breakdown rows to show")
+    gen.set_defaults(func=cmd_generate)
+
+
+def resolve(name: str, settings: list[str]) -> ArchConfig:
+    if name not in GENERATIVE:
+        raise UnknownPresetError("generative model", name, GENERATIVE)
+    config_cls = GENERATIVE[name]
+    changes: dict[str, Any] = {}
+    for item in settings:
+        field, sep, text = item.partition("=")
+        if not sep or not field.strip() or not text.strip():
+            raise InvalidConfigError("--set", item, "must look like FIELD=VALUE, e.g. --set width=128")
+        changes[field.strip()] = config_cls.parse_field(field.strip(), text)
+    return config_cls(**changes)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    config = resolve(args.model, args.set or [])
+    if (args.kv_cache or args.steps) and not args.sample:
+        raise InvalidConfigError("--kv-cache" if args.kv_cache else "--steps", True, "applies to --sample only")
+    batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
+    steps = _steps(args.steps)
+    if args.sample:
+        c = sample_cost(config, batch=batch, cache=args.kv_cache, steps=steps, convention=args.convention)
+        what = f"sampling{' with cache' if args.kv_cache else ''}"
+    else:
+        c = cost(config, batch=batch, convention=args.convention)
+        what = "one training step"
+    if c.free_symbols and not args.symbolic:
+        names = ", ".join(sorted(map(str, c.free_symbols)))
+        raise InvalidConfigError("--set", names, "symbolic fields need --symbolic to print closed forms")
+    held = _cache(config, batch, steps) if args.sample and args.kv_cache else None
+    if args.symbolic:
+        return _print_symbolic(args, config, c, what, held)
+    value = c.evaluate()
+    if args.json:
+        out = {"model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
+               "mode": "sample" if args.sample else "train", "kv_cache": args.kv_cache, "batch": batch,
+               "convention": args.convention, **value.magnitudes(),
+               "training_flops": value.training_flops.to("flop").magnitude, "units": dict(METRIC_UNITS),
+               "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
+        if isinstance(config, SEQUENTIAL) and args.sample:
+            count = config.steps if isinstance(config, PixelCNNConfig) else (steps or config.sequence_length)
+            out["steps"] = int(count)
+        if held is not None:
+            out["cache_elements"] = int(held)
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"{args.model}: {config_line(config)}")
+    print(f"{what}, batch {batch}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    names = ("params", "forward_flops") if args.sample else (*METRIC_UNITS, "training_flops")
+    for name in names:
+        unit = "param" if name == "params" else "flop"
+        number = int(getattr(c, name))
+        print(f"{name:<16} {fmt(number, unit):>14}   {number:,} {unit}")
+    if held is not None:
+        print(f"{'cache values':<16} {int(held):>14,}   ({fmt(4 * int(held), 'byte')} in float32)")
+    total = int(c.forward_flops) or 1
+    print(f"\nforward FLOPs by part (top {args.top}):")
+    for path, flops in breakdown_rows(c, "forward_flops", args.top):
+        print(f"  {path:<24} {fmt(int(flops), 'flop'):>14}  {100 * int(flops) / total:5.1f}%")
+    return 0
+
+
+def _steps(text: str | None) -> Any:
+    if text is None:
+        return None
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if text.isidentifier():
+        return sympy.Symbol(text, positive=True, integer=True)
+    raise InvalidConfigError("--steps", text, "must be a positive integer or a symbol name (e.g. tau)")
+
+
+def _cache(config: ArchConfig, batch: Any, steps: Any) -> Any:
+    if isinstance(config, ARTransformerConfig):
+        return kv_cache_elements(config, batch=batch, steps=steps)
+    if isinstance(config, PixelCNNConfig):
+        return cache_elements(config, batch=batch)
+    return None
+
+
+def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost, what: str, held: Any) -> int:
+    exprs = {name: sympy.factor_terms(sympy.expand(e)) for name, e in c.metrics().items()}
+    if held is not None:
+        exprs["cache_elements"] = sympy.factor_terms(sympy.expand(held))
+    if args.json:
+        print(json.dumps({"model": args.model, "mode": what, "symbolic": True,
+                          **{k: str(v) for k, v in exprs.items()}}, indent=2))
+        return 0
+    print(f"{args.model}: {config_line(config)}")
+    print(f"closed forms of {what}; convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    for name, expr in exprs.items():
+        print(f"{name} =\n    {expr}\n")
+    return 0

@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "get_preset": "costmodel.models.presets",
     "list_presets": "costmodel.models.presets",
     "compare": "costmodel.compare",
+    "sweep": "costmodel.sweep",
 }
 
 

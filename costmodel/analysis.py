@@ -1,27 +1,47 @@
 """Crossovers: where one cost overtakes another as one variable grows.
 
-Roots of the difference of two exact counts are found with SymPy (all positive real
-roots of a polynomial, exactly), then reported as the first *valid* size past each root
-(a multiple of ``step``, e.g. of the patch size), and checked by evaluating both costs on
-either side. Costs that are not polynomial in the variable are compared on every valid
-size of the range instead.
+Given two costs ``a`` and ``b`` (two models, two parts of one model, or any two
+expressions) in one variable, :func:`crossovers` finds every positive real point in a
+range where their order changes, and says which is cheaper on every interval between:
+
+* **exact** when ``a - b`` is polynomial or rational in the variable, or piecewise so
+  through ``Max``/``Min`` (memory peaks): the real roots of the numerator, poles of the
+  denominator and breakpoints of the maxima are found by SymPy as exact numbers
+  (rationals, radicals or ``CRootOf``); roots of even multiplicity (touching points) are
+  not crossings. The range may be unbounded (:mod:`costmodel.roots`).
+* **numeric** otherwise (floors, logs, square roots): the difference is scanned on a grid
+  and every sign change is refined by bisection; each reported crossing carries a
+  bracket whose two ends were checked to have opposite signs by exact evaluation.
+
+For an integer-valued variable (or when a lattice ``step`` is given, e.g. the patch size
+of a ViT) each crossing also reports ``first_valid``: the first valid value (multiple of
+``step``) strictly past the root, and the exact counts there are checked to agree with
+the closed form's side. :func:`symbolic_crossovers` solves for roots that depend on other
+symbols (``L = 6 d``).
 
 Examples
 --------
 >>> from costmodel.analysis import crossovers
 >>> from costmodel.symbols import R
->>> [c.first_valid for c in crossovers(R**2, 100 * R, R, lo=1, hi=1000)]
-[101]
+>>> found = crossovers(R**2, 100 * R, R, lo=1, hi=1000)
+>>> [(c.root, c.first_valid, c.cheaper_after) for c in found]
+[(100, 101, 'b')]
+>>> found.summary("quadratic", "linear")
+'quadratic is cheaper on R in (1, 100); linear is cheaper from R = 101 on (root 100)'
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+import numpy as np
 import sympy
 
-from costmodel.errors import InvalidConfigError
+from costmodel.errors import CostModelError, InvalidConfigError
+from costmodel.roots import Interval, exact_sign_changes, is_piecewise_rational, numeric_sign_changes, side_of, sign
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,80 +51,248 @@ class Crossover:
     Attributes
     ----------
     root : SymPy number or None
-        The exact real root of ``a - b`` (None when found on the grid only).
-    first_valid : int
-        The first valid value (a multiple of ``step``) past the root.
+        Where ``a - b`` changes sign: an exact SymPy number (``exact=True``), a
+        ``Float`` refined by bisection, or None when the costs are step functions
+        (floors) and only the valid values around the change are known.
+    first_valid : int or None
+        For an integer (lattice) variable: the first valid value strictly past the root.
     cheaper_after : str
-        ``"a"`` or ``"b"``: which is smaller right after the crossover.
+        ``"a"`` or ``"b"``: which cost is smaller right after the crossing.
+    exact : bool
+        The root is exact (polynomial or rational costs).
+    bracket : (number, number) or None
+        For numeric crossings: two values, checked by exact evaluation, on either side.
+    observable : bool
+        False when another crossing comes before ``first_valid``, so that at the valid
+        values the order never visibly changes here (two roots between two valid sizes).
     """
 
     root: Any
-    first_valid: int
+    first_valid: int | None
     cheaper_after: str
+    exact: bool = True
+    bracket: tuple[Any, Any] | None = None
+    observable: bool = True
 
     @property
     def root_float(self) -> float | None:
         return None if self.root is None else float(self.root)
 
+    @property
+    def value(self) -> float:
+        """The crossing as one number: ``first_valid`` on a lattice, else the root."""
+        return float(self.first_valid if self.first_valid is not None else self.root)
 
-def _check_range(lo: int, hi: int, step: int) -> None:
-    if step <= 0:
+
+@dataclass(frozen=True)
+class Crossovers(Sequence[Crossover]):
+    """Every crossing of two costs in a range, and who is cheaper in between.
+
+    Iterates over the :class:`Crossover` points (so ``len(result)`` is their number);
+    ``intervals`` partitions the range.
+    """
+
+    var: sympy.Symbol
+    lo: Any
+    hi: Any
+    step: int | None
+    points: tuple[Crossover, ...]
+    intervals: tuple[Interval, ...]
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.points[index]
+
+    def __iter__(self) -> Iterator[Crossover]:
+        return iter(self.points)
+
+    def cheaper_at(self, value: Any) -> str:
+        """Which cost is cheaper at ``value`` according to the intervals (``"tie"`` on a root)."""
+        value = sympy.sympify(value)
+        for iv in self.intervals:
+            if bool(iv.lo < value) and bool(value < iv.hi):
+                return iv.cheaper
+        if self.intervals and value == self.intervals[0].lo:  # the ends of the range
+            return self.intervals[0].cheaper
+        if self.intervals and value == self.intervals[-1].hi:
+            return self.intervals[-1].cheaper
+        return "tie"
+
+    def summary(self, name_a: str = "a", name_b: str = "b") -> str:
+        """One line in words, e.g. ``'x is cheaper on R in (1, 100); y is cheaper from R = 101 on'``."""
+        names = {"a": name_a, "b": name_b, "tie": "neither"}
+        if not self.points:
+            who = self.intervals[0].cheaper if self.intervals else "tie"
+            if who == "tie":
+                return f"{name_a} and {name_b} are equal for every {self.var}"
+            return (f"no crossover of {name_a} and {name_b} for {self.var} in ({_show(self.lo)}, {_show(self.hi)}): "
+                    f"{names[who]} is cheaper throughout")
+        first = self.intervals[0]
+        parts = [f"{names[first.cheaper]} is cheaper on {self.var} in ({_show(first.lo)}, {_show(first.hi)})"]
+        for c in self.points:
+            at = (f"{self.var} = {c.first_valid}" if c.first_valid is not None else f"{self.var} = {_show(c.root)}")
+            root = f" (root {_show(c.root)})" if c.first_valid is not None and c.root is not None else ""
+            parts.append(f"{names[c.cheaper_after]} is cheaper from {at} on{root}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SymbolicCrossover:
+    """A crossing whose position depends on other symbols (e.g. ``L = 6 d``).
+
+    ``cheaper_after`` is ``"a"``/``"b"`` when the sign of the slope at the root is
+    decided by the symbols' assumptions, else None.
+    """
+
+    root: sympy.Expr
+    cheaper_after: str | None
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "?"
+    value = sympy.sympify(value)
+    if value in (sympy.oo, -sympy.oo):
+        return "oo"
+    if value.is_Integer:
+        return str(int(value))
+    if value.is_Rational and value.q < 1000:
+        return str(value)
+    return f"{float(value):.6g}"
+
+
+def _check_inputs(a: Any, b: Any, var: Any, lo: Any, hi: Any, step: int | None) -> tuple[sympy.Expr, sympy.Expr]:
+    if not isinstance(var, sympy.Symbol):
+        raise InvalidConfigError("var", var, "must be a SymPy symbol")
+    if step is not None and (not isinstance(step, (int, np.integer)) or step <= 0):
         raise InvalidConfigError("step", step, "must be a positive integer")
-    if lo > hi:
+    lo_s, hi_s = sympy.sympify(lo), sympy.sympify(hi)
+    if not (lo_s.is_number and hi_s.is_number):
+        raise InvalidConfigError("range", f"{lo}:{hi}", "bounds must be numbers")
+    if lo_s.is_negative:
+        raise InvalidConfigError("range", f"{lo}:{hi}", "min must be >= 0 (crossovers are sought for positive values)")
+    if bool(lo_s > hi_s):
         raise InvalidConfigError("range", f"{lo}:{hi}", "min must not exceed max")
+    exprs = []
+    for name, expr in (("a", a), ("b", b)):
+        try:
+            e = sympy.sympify(expr)
+        except (sympy.SympifyError, TypeError) as exc:
+            raise InvalidConfigError(name, expr, "is not a number or SymPy expression") from exc
+        extra = e.free_symbols - {var}
+        if extra:
+            raise InvalidConfigError(name, e, f"depends on {', '.join(sorted(map(str, extra)))} besides {var}: "
+                                              "give them values, or use symbolic_crossovers")
+        exprs.append(e)
+    if var not in exprs[0].free_symbols | exprs[1].free_symbols:
+        raise InvalidConfigError("var", var, "neither cost depends on it")
+    return exprs[0], exprs[1]
 
 
-def _side(a: int | sympy.Expr, b: int | sympy.Expr) -> str:
-    return "a" if a < b else "b" if b < a else "tie"
+def _exact_side(fa: Callable[[Any], Any], fb: Callable[[Any], Any], value: Any) -> str:
+    return side_of(sign(sympy.sympify(fa(value)) - sympy.sympify(fb(value))))
 
 
-def crossovers(a: sympy.Expr, b: sympy.Expr, var: sympy.Symbol, *, lo: int, hi: int, step: int = 1,
-               exact_a: Callable[[int], Any] | None = None,
-               exact_b: Callable[[int], Any] | None = None) -> list[Crossover]:
-    """Points in ``[lo, hi]`` where ``a`` and ``b`` (expressions in ``var``) change order.
+def _first_past(root: Any, step: int) -> int:
+    return int((sympy.floor(sympy.sympify(root) / step) + 1) * step)
+
+
+def crossovers(a: Any, b: Any, var: sympy.Symbol, *, lo: Any = 0, hi: Any = sympy.oo, step: int | None = None,
+               exact_a: Callable[[int], Any] | None = None, exact_b: Callable[[int], Any] | None = None,
+               grid_points: int = 4096) -> Crossovers:
+    """Every point in ``(lo, hi)`` where costs ``a`` and ``b`` (expressions in ``var``) change order.
 
     Parameters
     ----------
-    a, b : SymPy expressions in ``var`` only
-    lo, hi, step : int
-        The valid values are the multiples of ``step`` in ``[lo, hi]``.
+    a, b : SymPy expressions in ``var`` only (or numbers)
+    var : SymPy symbol
+    lo, hi : numbers
+        The open range searched; ``hi`` may be ``sympy.oo`` when ``a - b`` is rational.
+    step : int, optional
+        Valid values are the multiples of ``step`` (default 1 for an integer ``var``,
+        none for a real one). Each crossing then reports ``first_valid``, and the search
+        starts at the first valid value (roots below it are never observed).
     exact_a, exact_b : callables, optional
-        Exact counts at a valid integer value (default: evaluate ``a``/``b``). Used to
-        check each reported crossover on both sides, and for the grid search.
+        Exact counts at a valid value (default: substitute into ``a``/``b``). Each
+        ``first_valid`` is checked with them against the closed form.
+    grid_points : int
+        Grid size of the numeric scan (non-rational costs only).
+
+    Raises
+    ------
+    InvalidConfigError
+        A cost depends on another symbol, neither depends on ``var``, ``min > max``, or a
+        non-rational cost is given an unbounded range.
     """
-    _check_range(lo, hi, step)
-    a, b = sympy.sympify(a), sympy.sympify(b)
-    for name, expr in (("a", a), ("b", b)):
-        extra = expr.free_symbols - {var}
-        if extra:
-            raise InvalidConfigError(name, expr, f"depends on {', '.join(map(str, extra))} besides {var}: give values")
+    a, b = _check_inputs(a, b, var, lo, hi, step)
+    lo, hi = sympy.sympify(lo), sympy.sympify(hi)
+    if step is None and var.is_integer:
+        step = 1
+    if step is not None:  # nothing below the first valid value can be observed
+        lo = sympy.Max(lo, max(1, math.ceil(float(lo) / step)) * step)
     fa = exact_a or (lambda v: a.subs(var, v))
     fb = exact_b or (lambda v: b.subs(var, v))
-    first = -(-lo // step) * step
-    grid = range(first, hi + 1, step)
-    if not grid:
-        return []
     diff = sympy.expand(a - b)
-    if diff.is_polynomial(var) and diff != 0:
-        roots = sorted(r for r in sympy.Poly(diff, var).real_roots() if lo <= r <= hi)
-        found = []
-        for root in roots:
-            after = int(sympy.floor(root / step) + 1) * step
-            if after > hi:
-                continue
-            side = _side(fa(after), fb(after))
-            before = after - step
-            if before >= lo and _side(fa(before), fb(before)) == side:
-                continue  # a double root or touching point: no change of order
-            found.append(Crossover(root=root, first_valid=after, cheaper_after=side))
-        return found
-    found, previous = [], _side(fa(grid[0]), fb(grid[0]))
-    for v in grid[1:]:
-        side = _side(fa(v), fb(v))
-        if side != previous and side != "tie":
-            found.append(Crossover(root=None, first_valid=v, cheaper_after=side))
-        previous = side if side != "tie" else previous
-    return found
+    if diff == 0:
+        return Crossovers(var, lo, hi, step, (), (Interval(lo=lo, hi=hi, cheaper="tie"),), "exact")
+    if is_piecewise_rational(diff, var):
+        raw, intervals = exact_sign_changes(diff, var, lo, hi)
+        method = "exact"
+        found = [(root, None, None, side) for root, side in raw]
+    else:
+        def exact_diff(v: Any) -> Any:
+            return sympy.sympify(fa(v)) - sympy.sympify(fb(v)) if step is not None else diff.subs(var, v)
+
+        found, intervals = numeric_sign_changes(diff, var, lo, hi, step, exact_diff, grid_points)
+        method = "numeric"
+    points = []
+    for root, left, right, side in found:
+        first_valid = None
+        observable = True
+        if step is not None:
+            first_valid = int(right) if root is None else _first_past(root, step)
+            expected = side_of(sign(diff.subs(var, first_valid)))  # the closed form's order there
+            if first_valid <= hi or hi == sympy.oo:
+                got = _exact_side(fa, fb, first_valid)
+                if got != expected:
+                    raise CostModelError(f"the closed form says {expected!r} is cheaper at {var} = {first_valid} "
+                                         f"but the exact counts say {got!r}")
+            observable = expected == side
+        points.append(Crossover(root=root, first_valid=first_valid, cheaper_after=side, exact=method == "exact",
+                                bracket=None if left is None else (left, right), observable=observable))
+    return Crossovers(var, lo, hi, step, tuple(points), tuple(intervals), method)
 
 
-__all__ = ["Crossover", "crossovers"]
+def symbolic_crossovers(a: Any, b: Any, var: sympy.Symbol) -> list[SymbolicCrossover]:
+    """Positive roots of ``a - b`` in ``var`` when they depend on other symbols.
+
+    Example: per ViT layer, attention-score MACs ``2 L^2 d`` equal projection + MLP MACs
+    ``12 L d^2`` at ``L = 6 d``. Roots that the symbols' assumptions make non-positive or
+    non-real are dropped; ``cheaper_after`` comes from the sign of the slope of ``a - b``
+    at the root when the assumptions decide it.
+
+    >>> from costmodel.symbols import L, d
+    >>> [(c.root, c.cheaper_after) for c in symbolic_crossovers(2 * L**2 * d, 12 * L * d**2, L)]
+    [(6*d, 'b')]
+    """
+    if not isinstance(var, sympy.Symbol):
+        raise InvalidConfigError("var", var, "must be a SymPy symbol")
+    diff = sympy.together(sympy.expand(sympy.sympify(a) - sympy.sympify(b)))
+    if var not in diff.free_symbols:
+        raise InvalidConfigError("var", var, "the difference of the costs does not depend on it")
+    num, den = sympy.fraction(diff)
+    out = []
+    for root in sympy.solve(num, var):
+        root = sympy.factor(sympy.simplify(root))
+        if root.is_positive is False or root.is_real is False:
+            continue
+        slope = sympy.simplify(sympy.diff(num, var).subs(var, root) * den.subs(var, root))
+        side = "b" if slope.is_positive else "a" if slope.is_negative else None
+        out.append(SymbolicCrossover(root=root, cheaper_after=side))
+    return out
+
+
+__all__ = ["Crossover", "Crossovers", "Interval", "SymbolicCrossover", "crossovers", "symbolic_crossovers"]

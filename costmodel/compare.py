@@ -1,9 +1,10 @@
 """Compare models over one config field: exact curves, a table, and the crossovers.
 
 The field (``image_size``, ``width``, ``depth``, ``batch``, ...) is made a SymPy symbol
-in every config, the costs are built once as closed forms (``divisible=True``: clean
-polynomials where strides divide the sizes), and each crossover is then checked by
-exact integer evaluation of the real configs on both sides.
+in every config, each model's metric is built once as a closed form (``divisible=True``:
+clean polynomials where strides divide the sizes), and the crossovers of every pair are
+found exactly (:func:`costmodel.analysis.crossovers`) and checked by exact integer
+evaluation of the real configs past each root.
 
 Examples
 --------
@@ -16,28 +17,27 @@ Examples
 from __future__ import annotations
 
 import math
+import sys
+import types
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
+import numpy as np
 import sympy
 
-from costmodel.analysis import Crossover, crossovers
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import METRIC_UNITS, Cost
-from costmodel.errors import InvalidConfigError, UnknownPresetError
-from costmodel.models import ArchConfig, ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
+from costmodel.analysis import Crossovers, crossovers
+from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
+from costmodel.errors import InvalidConfigError
+from costmodel.metrics import get_metric, metric_expression
+from costmodel.models import ArchConfig, ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.presets import get_preset
 from costmodel.units import Quantity, ureg
 
-#: metrics a comparison can use, with their unit
-METRICS: dict[str, str] = {**METRIC_UNITS, "training_flops": "flop"}
 
-
-def metric_of(c: Cost, metric: str) -> sympy.Expr:
-    """The expression of ``metric`` in cost ``c``."""
-    if metric not in METRICS:
-        raise UnknownPresetError("metric", metric, METRICS)
-    return getattr(c, metric)
+def metric_unit(metric: str) -> str:
+    """The unit of a metric (``flop``, ``param``, ``byte``)."""
+    return get_metric(metric).unit
 
 
 def valid_step(config: ArchConfig, field: str) -> int:
@@ -60,9 +60,47 @@ def valid_step(config: ArchConfig, field: str) -> int:
     return 1
 
 
+def resolve(model: str | ArchConfig) -> tuple[str, ArchConfig]:
+    """``(name, config)`` of a preset name or a config."""
+    if isinstance(model, ArchConfig):
+        return type(model).__name__, model
+    return model, get_preset(model)
+
+
+def field_symbol(over: str) -> sympy.Symbol:
+    """The positive integer symbol standing for field ``over``."""
+    return sympy.Symbol(over, positive=True, integer=True)
+
+
+def symbolic_metric(config: ArchConfig, over: str, metric: str, *, batch: Any = 1,
+                    convention: Convention = FLOP_COUNTER, divisible: bool = True) -> sympy.Expr:
+    """``metric`` of ``config`` as an expression in the field ``over`` (a symbol named after it)."""
+    symbol = field_symbol(over)
+    if over == "batch":
+        return sympy.expand(metric_expression(config, metric, batch=symbol, convention=convention))
+    if over not in config.field_names():
+        raise InvalidConfigError("over", over, f"{type(config).__name__} has no such field "
+                                               f"(fields: {', '.join(config.field_names())})")
+    if isinstance(getattr(config, over), tuple):
+        raise InvalidConfigError("over", over, "is a tuple of sizes; compare over one scalar field")
+    expr = metric_expression(config.replace(**{over: symbol}), metric, batch=batch,
+                             convention=convention, divisible=divisible)
+    return sympy.expand(expr)
+
+
+def exact_metric(config: ArchConfig, over: str, value: int, metric: str, *, batch: Any = 1,
+                 convention: Convention = FLOP_COUNTER) -> int:
+    """Exact integer ``metric`` of ``config`` with the field ``over`` set to ``value``."""
+    if over == "batch":
+        expr = metric_expression(config, metric, batch=int(value), convention=convention)
+    else:
+        expr = metric_expression(config.replace(**{over: int(value)}), metric, batch=batch, convention=convention)
+    return int(expr)
+
+
 @dataclass(frozen=True)
 class Comparison:
-    """Models compared over one field: closed forms, the valid grid, the crossovers of the first two."""
+    """Models compared over one field: closed forms, the valid grid, the crossovers of every pair."""
 
     names: tuple[str, ...]
     configs: tuple[ArchConfig, ...]
@@ -72,22 +110,45 @@ class Comparison:
     expressions: tuple[sympy.Expr, ...]
     step: int
     lo: int
-    hi: int
+    hi: Any
     batch: Any
-    crossovers: tuple[Crossover, ...]
+    convention: Convention
+    pairs: Mapping[tuple[int, int], Crossovers]
+
+    @property
+    def crossovers(self) -> Crossovers:
+        """The crossovers of the first two models (``"a"`` is ``names[0]``)."""
+        return self.pairs[(0, 1)]
 
     @property
     def unit(self) -> str:
-        return METRICS[self.metric]
+        return metric_unit(self.metric)
+
+    def winner(self, pair: tuple[int, int], side: str) -> str:
+        """The model name behind side ``"a"``/``"b"`` of ``pair``."""
+        return self.names[pair[0]] if side == "a" else self.names[pair[1]] if side == "b" else "neither"
 
     def exact(self, index: int, value: int) -> Quantity:
         """Exact metric of model ``index`` with the field set to the integer ``value``."""
-        return _exact(self.configs[index], self.over, value, self.batch, self.metric)
+        number = exact_metric(self.configs[index], self.over, value, self.metric, batch=self.batch,
+                              convention=self.convention)
+        return ureg.Quantity(number, self.unit)
+
+    def curves(self, xs: np.ndarray) -> list[np.ndarray]:
+        """Every model's closed form evaluated (as floats) at ``xs``."""
+        xs = np.asarray(xs, dtype=float)
+        return [np.asarray(sympy.lambdify(self.symbol, e, "numpy")(xs), dtype=float) * np.ones_like(xs)
+                for e in self.expressions]
+
+    def cheapest_at(self, value: int) -> str:
+        """The model with the smallest exact metric at ``value``."""
+        values = [self.exact(i, value).magnitude for i in range(len(self.names))]
+        return self.names[int(np.argmin(values))]
 
     def grid(self, points: int = 8) -> list[int]:
         """Up to ``points`` valid values spread over the range (geometrically), ends included."""
         first = -(-self.lo // self.step) * self.step
-        last = self.hi // self.step * self.step
+        last = int(self.hi) // self.step * self.step
         if first > last:
             return []
         if points < 2 or first == last:
@@ -97,56 +158,58 @@ class Comparison:
         return sorted(v for v in values | {last} if first <= v <= last)
 
 
-def _resolve(model: str | ArchConfig) -> tuple[str, ArchConfig]:
-    if isinstance(model, ArchConfig):
-        return type(model).__name__, model
-    return model, get_preset(model)
-
-
-def _exact(config: ArchConfig, over: str, value: int, batch: Any, metric: str) -> Quantity:
-    if over == "batch":
-        c = cost(config, batch=value)
-    else:
-        c = cost(config.replace(**{over: value}), batch=batch)
-    return ureg.Quantity(int(metric_of(c, metric)), METRICS[metric])
-
-
-def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo: int, hi: int,
+def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo: int = 1, hi: Any = 2048,
             metric: str = "forward_flops", batch: Any = 1, step: int | None = None,
-            convention: Convention = FLOP_COUNTER) -> Comparison:
+            convention: str | Convention = FLOP_COUNTER, names: Sequence[str] | None = None) -> Comparison:
     """Compare ``models`` (preset names or configs) as ``over`` runs from ``lo`` to ``hi``.
 
-    Crossovers are those between the first two models. ``step`` defaults to the least
-    common multiple of every model's :func:`valid_step`.
+    Crossovers are found for every pair. ``step`` defaults to the least common multiple
+    of every model's :func:`valid_step`. ``hi`` may be ``sympy.oo`` (closed forms are
+    polynomial, so every root is found exactly).
+
+    Raises
+    ------
+    InvalidConfigError
+        Fewer than two models, a field a model lacks, ``lo > hi``, or a field that no
+        model's metric depends on.
+    UnknownPresetError
+        An unknown preset or metric.
     """
     if len(models) < 2:
         raise InvalidConfigError("models", list(models), "give at least two models to compare")
-    if metric not in METRICS:
-        raise UnknownPresetError("metric", metric, METRICS)
-    resolved = [_resolve(m) for m in models]
-    names = tuple(n for n, _ in resolved)
+    get_metric(metric)
+    convention = get_convention(convention)
+    if lo <= 0 or bool(sympy.sympify(lo) > sympy.sympify(hi)):
+        raise InvalidConfigError("range", f"{lo}:{hi}", "must be MIN:MAX with 0 < MIN <= MAX")
+    resolved = [resolve(m) for m in models]
+    labels = tuple(names) if names is not None else tuple(n for n, _ in resolved)
     configs = tuple(c for _, c in resolved)
-    for name, config in resolved:
-        if over != "batch" and over not in config.field_names():
-            raise InvalidConfigError("over", over, f"{name} has no such field "
-                                                   f"(fields: {', '.join(config.field_names())})")
-    symbol = sympy.Symbol(over, positive=True, integer=True)
+    symbol = field_symbol(over)
     if step is None:
         step = math.lcm(*(valid_step(c, over) for c in configs))
-    exprs = []
-    for config in configs:
-        c = (cost(config, batch=symbol, convention=convention) if over == "batch"
-             else cost(config.replace(**{over: symbol}), batch=batch, convention=convention, divisible=True))
-        expr = sympy.expand(metric_of(c, metric))
-        if symbol not in expr.free_symbols:
-            raise InvalidConfigError("over", over, f"{metric} of {names[len(exprs)]} does not depend on it")
-        exprs.append(expr)
-    found = crossovers(exprs[0], exprs[1], symbol, lo=lo, hi=hi, step=step,
-                       exact_a=lambda v: _exact(configs[0], over, v, batch, metric).magnitude,
-                       exact_b=lambda v: _exact(configs[1], over, v, batch, metric).magnitude)
-    return Comparison(names=names, configs=configs, over=over, symbol=symbol, metric=metric,
-                      expressions=tuple(exprs), step=step, lo=lo, hi=hi, batch=batch,
-                      crossovers=tuple(found))
+    exprs = tuple(symbolic_metric(c, over, metric, batch=batch, convention=convention) for c in configs)
+    if not any(symbol in e.free_symbols for e in exprs):
+        raise InvalidConfigError("over", over, f"{metric} of {', '.join(labels)} does not depend on it")
+    pairs: dict[tuple[int, int], Crossovers] = {}
+    for i in range(len(configs)):
+        for j in range(i + 1, len(configs)):
+            pairs[(i, j)] = crossovers(
+                exprs[i], exprs[j], symbol, lo=lo, hi=hi, step=step,
+                exact_a=lambda v, c=configs[i]: exact_metric(c, over, v, metric, batch=batch, convention=convention),
+                exact_b=lambda v, c=configs[j]: exact_metric(c, over, v, metric, batch=batch, convention=convention))
+    return Comparison(names=labels, configs=configs, over=over, symbol=symbol, metric=metric, expressions=exprs,
+                      step=step, lo=lo, hi=hi, batch=batch, convention=convention, pairs=pairs)
 
 
-__all__ = ["Comparison", "METRICS", "compare", "metric_of", "valid_step"]
+__all__ = ["Comparison", "compare", "exact_metric", "field_symbol", "metric_unit", "resolve",
+           "symbolic_metric", "valid_step"]
+
+
+class _CallableModule(types.ModuleType):
+    """``costmodel.compare`` is both this module and the function: calling the module calls :func:`compare`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

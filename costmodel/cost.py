@@ -5,6 +5,10 @@ and a named breakdown tree of the parts it was built from, so ``resnet.part("lay
 or ``vit.part("blocks/attn/scores")`` answer *which part dominates*. Units (pint) are
 attached only by :meth:`Cost.evaluate`, at the boundary.
 
+A ``Cost`` also carries a :class:`Trace`: what the forward pass saves for the backward
+pass (bytes and elements, shared storages counted once) and how the backward pass frees
+it, from which :mod:`costmodel.memory` derives the peak memory of a training step.
+
 Counting conventions are those of :mod:`costmodel.conventions`: by default FLOPs are
 counted as PyTorch's ``FlopCounterMode`` counts them (1 MAC = 2 FLOPs, only matmul-type
 operators). ``backward_flops`` is derived per operator, never "2x forward".
@@ -33,6 +37,7 @@ from typing import Any, Union
 import sympy
 
 from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.trace import EMPTY, Trace
 from costmodel.units import Quantity, ureg
 
 Number = Union[int, sympy.Expr]
@@ -75,6 +80,7 @@ class Cost:
     backward_flops: sympy.Expr = sympy.S.Zero
     params: sympy.Expr = sympy.S.Zero
     parts: tuple[tuple[str, "Cost"], ...] = field(default=(), repr=False)
+    trace: "Trace" = field(default_factory=lambda: EMPTY, repr=False)
 
     def __post_init__(self) -> None:
         for name in METRIC_UNITS:
@@ -94,7 +100,7 @@ class Cost:
         for name, part in other.parts:
             merged[name] = merged[name] + part if name in merged else part
         totals = {k: v + getattr(other, k) for k, v in self.metrics().items()}
-        return Cost(**totals, parts=tuple(merged.items()))
+        return Cost(**totals, parts=tuple(merged.items()), trace=self.trace.then(other.trace))
 
     __radd__ = __add__
 
@@ -104,7 +110,7 @@ class Cost:
         if f.is_negative or (f.is_number and f < 0):
             raise InvalidConfigError("factor", factor, "a cost can only be repeated a non-negative number of times")
         totals = {k: v * f for k, v in self.metrics().items()}
-        return Cost(**totals, parts=tuple((n, p * f) for n, p in self.parts))
+        return Cost(**totals, parts=tuple((n, p * f) for n, p in self.parts), trace=self.trace.repeat(f))
 
     __rmul__ = __mul__
 
@@ -121,8 +127,16 @@ class Cost:
 
     def map(self, fn: Any) -> "Cost":
         """Apply ``fn`` to every expression, in the totals and through the whole tree."""
+        return self._map(fn, {})
+
+    def _map(self, fn: Any, memo: dict[int, Trace]) -> "Cost":
         totals = {k: fn(v) for k, v in self.metrics().items()}
-        return Cost(**totals, parts=tuple((n, p.map(fn)) for n, p in self.parts))
+        return Cost(**totals, parts=tuple((n, p._map(fn, memo)) for n, p in self.parts),
+                    trace=self.trace.map(fn, memo))
+
+    def with_trace(self, trace: "Trace") -> "Cost":
+        """This cost with its memory trace replaced (e.g. marked as a checkpointable block)."""
+        return dataclasses.replace(self, trace=trace)
 
     def subs(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> "Cost":
         """Substitute symbols (by object or by name) everywhere, e.g. ``cost.subs(B=8)``."""
@@ -138,6 +152,16 @@ class Cost:
     def training_flops(self) -> sympy.Expr:
         """Forward plus backward FLOPs of one training step (optimizer update excluded)."""
         return self.forward_flops + self.backward_flops
+
+    @property
+    def saved_bytes(self) -> sympy.Expr:
+        """Bytes the forward pass saves for the backward pass (distinct storages; see :class:`Trace`)."""
+        return self.trace.saved
+
+    @property
+    def saved_elements(self) -> sympy.Expr:
+        """Elements (of whatever dtype) the forward pass saves for the backward pass."""
+        return self.trace.elements
 
     @property
     def free_symbols(self) -> set[sympy.Symbol]:
@@ -193,7 +217,7 @@ class Cost:
         return mapping
 
     def _all_symbols(self) -> set[sympy.Symbol]:
-        out = set(self.free_symbols)
+        out = set(self.free_symbols) | self.trace.saved.free_symbols
         for _, part in self.walk():
             out |= part.free_symbols
         return out
@@ -232,4 +256,4 @@ class CostValue:
         return {name: getattr(self, name).to(unit).magnitude for name, unit in METRIC_UNITS.items()}
 
 
-__all__ = ["Cost", "CostValue", "METRIC_UNITS", "Number"]
+__all__ = ["Cost", "CostValue", "METRIC_UNITS", "Number", "Trace"]

@@ -11,6 +11,10 @@ run goes on.
 :func:`write_results` keeps the records in ``validation/results/<device>.json`` under the
 key ``"flops"`` (other keys, e.g. ``"memory"`` or ``"time"`` written by other tools, are
 kept), replacing the atomic file in one ``os.replace``.
+
+The memory part (:mod:`costmodel.validation.memory_report`, re-exported here) compares
+:func:`costmodel.memory.training_memory` with measured peaks and saved tensors and keeps
+its records under the key ``"memory"`` of the same file.
 """
 
 from __future__ import annotations
@@ -239,6 +243,11 @@ def write_results(records: Sequence[ValidationRecord], device: str,
         "torch": torch.__version__,
         "records": [_record_to_json(r) for r in sorted(merged.values(), key=lambda r: (key(r)[:2], _order(r)))],
     }
+    return write_atomically(target, data)
+
+
+def write_atomically(target: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` as JSON to ``target`` through a temporary file and one ``os.replace``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -290,6 +299,15 @@ def format_table(records: Sequence[ValidationRecord]) -> str:
     return "\n".join(lines)
 
 
+from costmodel.validation.memory_report import (  # noqa: E402  (the memory part; it uses the helpers above)
+    MemoryRecord,
+    format_memory_table,
+    memory_records_from_results,
+    run_memory_validation,
+    write_memory_results,
+)
+
 __all__ = ["run_validation", "write_results", "read_results", "format_table", "ValidationRecord",
            "ResultsFileError", "records_from_results", "relative_error", "config_label", "default_path",
-           "QUANTITIES"]
+           "QUANTITIES", "write_atomically", "MemoryRecord", "run_memory_validation", "write_memory_results",
+           "format_memory_table", "memory_records_from_results"]

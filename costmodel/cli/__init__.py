@@ -2,7 +2,9 @@
 
 ``costmodel count MODEL [--set FIELD=VALUE ...] [--batch N] [--json] [--symbolic]``
 ``costmodel compare A B [C ...] --over FIELD --range LO:HI [--metric M] [--plot out.png] [--json]``
-``costmodel validate [--device cpu|cuda] [--models ...] [--batch N]``
+``costmodel crossover A B [C ...] --over FIELD [--range LO:HI] [--metric M] [--json]``
+``costmodel fit MODEL --memory 80GiB [--optimizer adam] [--dtype float32] [--checkpoint] [--json]``
+``costmodel validate [--device cpu|cuda] [--models ...] [--batch N] [--memory]``
 
 MODEL is a preset (``costmodel count resnet50``) or a family (``vit``, ``resnet``,
 ``convnext``, ``convnet``) whose fields are set with ``--set``. Errors are one line.
@@ -13,10 +15,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from costmodel.cli import compare, converge, count, generate, validate
+from costmodel.cli import compare, converge, count, crossover, fit, generate, validate
 from costmodel.errors import CostModelError
 
-SUBCOMMANDS = (count, compare, validate, generate, converge)
+SUBCOMMANDS = (count, compare, crossover, fit, validate, generate, converge)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from costmodel.ops.dense import linear
 from costmodel.ops.norm import batch_norm
 from costmodel.ops.pointwise import gelu, relu
 from costmodel.ops.pool import avg_pool2d, max_pool2d
+from costmodel.precision import FLOAT32, Precision
 
 #: the pool after each layer: ``nn.MaxPool2d(2)`` / ``nn.AvgPool2d(2)``, window 2, stride 2
 POOL_KERNEL = 2
@@ -89,7 +90,7 @@ def _window_out(config: ConvNetConfig, hw: Size, *, kernel: Any, stride: Any, pa
 
 
 def conv_layer(config: ConvNetConfig, index: int, *, batch: Any, hw: Size, convention: Convention,
-               divisible: bool) -> tuple[Cost, Size]:
+               divisible: bool, precision: Precision | None = None) -> tuple[Cost, Size]:
     r"""Layer ``index``: conv, optional batch norm, activation, optional 2x2/2 pool.
 
     .. math::
@@ -98,37 +99,66 @@ def conv_layer(config: ConvNetConfig, index: int, *, batch: Any, hw: Size, conve
         \mathrm{params} = C_{out} \frac{C_{in}}{g} k^2 + C_{out}[\text{bias}] + 2 C_{out}[\text{BN}]
 
     The first layer (``index == 0``) has ``g = 1`` and needs no input gradient.
+
+    Memory: the conv keeps its input (the image, or a 16-bit copy under mixed precision,
+    for the first layer; for the others the previous layer's output unless that is a
+    ReLU's output, which the ReLU keeps), the batch norm the conv's output, ReLU its
+    output (GELU its input), the max pool its input (unless a ReLU keeps it) and int64
+    indices, the 2x2 average pool its input.
     """
     out_channels = config.channels[index]
+    in_hw = hw
     out = _window_out(config, hw, kernel=config.kernel_size, stride=config.stride, padding=config.padding,
                       dilation=config.dilation, divisible=divisible, what=f"the conv of layer {index}")
+    relu_before = index > 0 and config.pool == "none" and config.activation == "relu"
     parts = {"conv": conv2d(batch=batch, in_channels=config.layer_in_channels(index),
                             out_channels=out_channels, out_size=out, kernel_size=config.kernel_size,
                             groups=config.layer_groups(index), bias=config.bias, input_grad=index > 0,
-                            convention=convention)}
+                            convention=convention, in_size=hw, precision=precision, saves_input=not relu_before,
+                            input_role="float32" if index == 0 else "compute")}
     elements = batch * out_channels * out[0] * out[1]
     if config.norm == "batch":
-        parts["norm"] = batch_norm(elements=elements, channels=out_channels, convention=convention)
-    parts["act"] = ACTIVATIONS[config.activation](elements, convention)
+        parts["norm"] = batch_norm(elements=elements, channels=out_channels, convention=convention,
+                                   precision=precision)
+    parts["act"] = ACTIVATIONS[config.activation](elements, convention, precision=precision)
     if config.pool != "none":
         out = _window_out(config, out, kernel=POOL_KERNEL, stride=POOL_KERNEL, padding=0, dilation=1,
                           divisible=divisible, what=f"the pool of layer {index}")
         outputs = batch * out_channels * out[0] * out[1]
-        parts["pool"] = (max_pool2d(outputs=outputs, kernel_size=POOL_KERNEL, convention=convention)
+        # a ReLU keeps its output, which is the pool's input; GELU keeps its input instead
+        pool_keeps = config.activation != "relu"
+        parts["pool"] = (max_pool2d(outputs=outputs, kernel_size=POOL_KERNEL, convention=convention,
+                                    inputs=elements, precision=precision, saves_input=pool_keeps)
                          if config.pool == "max" else
-                         avg_pool2d(outputs=outputs, window=POOL_KERNEL**2, convention=convention))
-    return Cost.group(parts), out
+                         avg_pool2d(outputs=outputs, window=POOL_KERNEL**2, convention=convention,
+                                    precision=precision, saves_input=pool_keeps, inputs=elements))
+    layer = Cost.group(parts)
+    if precision is None:
+        return layer, out
+    # the block of activation checkpointing; the first one's input is the image, held anyway
+    if index == 0:
+        held, inside = (0 if precision.mixed else 4 * batch * config.in_channels * in_hw[0] * in_hw[1]), True
+    else:
+        held = precision.compute_bytes * batch * config.layer_in_channels(index) * in_hw[0] * in_hw[1]
+        inside = not relu_before
+    return layer.with_trace(layer.trace.block(held, inside=inside)), out
 
 
-def head(config: ConvNetConfig, *, batch: Any, hw: Size, convention: Convention) -> Cost:
-    r"""Global average pool and the linear classifier: :math:`F_{fwd} = 2 B C n`, params :math:`C n + n`."""
+def head(config: ConvNetConfig, *, batch: Any, hw: Size, convention: Convention,
+         precision: Precision | None = None) -> Cost:
+    r"""Global average pool and the linear classifier: :math:`F_{fwd} = 2 B C n`, params :math:`C n + n`.
+
+    Memory: the pool (a ``mean``) keeps nothing, the classifier its input (``B C``).
+    """
     channels = config.channels[-1]
-    pool = avg_pool2d(outputs=batch * channels, window=hw[0] * hw[1], convention=convention)
-    fc = linear(rows=batch, in_features=channels, out_features=config.num_classes, convention=convention)
+    pool = avg_pool2d(outputs=batch * channels, window=hw[0] * hw[1], convention=convention, precision=precision)
+    fc = linear(rows=batch, in_features=channels, out_features=config.num_classes, convention=convention,
+                precision=precision)
     return Cost.group({"avgpool": pool, "fc": fc})
 
 
-def cost(config: ConvNetConfig, *, batch: Any, convention: Convention, divisible: bool) -> Cost:
+def cost(config: ConvNetConfig, *, batch: Any, convention: Convention, divisible: bool,
+         precision: Precision | None = FLOAT32) -> Cost:
     r"""Exact cost of a plain ConvNet: ``layer0`` ... ``layer{n-1}``, ``head``.
 
     .. math:: C = \sum_i C_{layer_i} + C_{head}
@@ -144,8 +174,8 @@ def cost(config: ConvNetConfig, *, batch: Any, convention: Convention, divisible
     hw: Size = config.image_hw
     for i in range(len(config.channels)):
         parts[f"layer{i}"], hw = conv_layer(config, i, batch=batch, hw=hw, convention=convention,
-                                            divisible=divisible)
-    parts["head"] = head(config, batch=batch, hw=hw, convention=convention)
+                                            divisible=divisible, precision=precision)
+    parts["head"] = head(config, batch=batch, hw=hw, convention=convention, precision=precision)
     return Cost.group(parts)
 
 

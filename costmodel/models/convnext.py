@@ -27,9 +27,10 @@ from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
 from costmodel.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig, image_field, size_field, sizes_field
-from costmodel.ops import (
-    avg_pool2d, conv2d, conv_out_size, elementwise, gelu, layer_norm, linear, residual_add,
-)
+from costmodel.ops import avg_pool2d, conv2d, conv_out_size, gelu, layer_norm, linear, residual_add
+from costmodel.ops.pointwise import layer_scale
+from costmodel.precision import FLOAT32, Precision
+from costmodel.trace import residual
 
 STEM_STRIDE = 4  #: the stem is a 4x4 conv with stride 4 ("patchify", paper Section 2.2)
 DOWNSAMPLE_STRIDE = 2  #: each downsampling layer is a 2x2 conv with stride 2
@@ -122,7 +123,8 @@ def stage_sizes(config: ConvNeXtConfig, *, divisible: bool = False) -> list[tupl
     return sizes
 
 
-def stem(config: ConvNeXtConfig, *, batch: Any, size: tuple[Any, Any], convention: Convention) -> Cost:
+def stem(config: ConvNeXtConfig, *, batch: Any, size: tuple[Any, Any], convention: Convention,
+         precision: Precision | None = None) -> Cost:
     r"""Stem: ``Conv2d(C, dims[0], 4, stride 4, bias)`` + ``LayerNorm2d(dims[0])``.
 
     .. math::
@@ -130,17 +132,21 @@ def stem(config: ConvNeXtConfig, *, batch: Any, size: tuple[Any, Any], conventio
         \mathrm{params} = 16 C\,\mathrm{dims}_0 + \mathrm{dims}_0 + 2\,\mathrm{dims}_0
 
     The image needs no gradient: the backward pass has only the weight gradient.
+    Memory: the conv keeps the image (a 16-bit copy under mixed precision), the norm
+    the conv's output (in the compute dtype).
     """
     dim = config.dims[0]
     return Cost.group({
         "conv": conv2d(batch=batch, in_channels=config.in_channels, out_channels=dim, out_size=size,
-                       kernel_size=STEM_STRIDE, bias=True, input_grad=False, convention=convention),
-        "norm": layer_norm(rows=batch * size[0] * size[1], features=dim, convention=convention),
+                       kernel_size=STEM_STRIDE, bias=True, input_grad=False, convention=convention,
+                       in_size=config.image_hw, precision=precision, input_role="float32"),
+        "norm": layer_norm(rows=batch * size[0] * size[1], features=dim, convention=convention,
+                           precision=precision),
     })
 
 
 def block(*, dim: Any, batch: Any, size: tuple[Any, Any], kernel_size: Any, mlp_ratio: Any,
-          convention: Convention) -> Cost:
+          convention: Convention, precision: Precision | None = None, input_role: str = "float32") -> Cost:
     r"""One ``CNBlock`` of width ``d`` on an ``H x W`` map (paper Fig. 4, torchvision ``CNBlock``).
 
     .. math::
@@ -153,23 +159,40 @@ def block(*, dim: Any, batch: Any, size: tuple[Any, Any], kernel_size: Any, mlp_
     ``2 B H W k^2 d``), as ``FlopCounterMode`` counts it; :func:`costmodel.ops.conv2d`
     applies that. Stochastic depth is taken as the identity (drop probability 0, or
     evaluation mode); in training it is one more elementwise multiply.
+
+    Memory: the depthwise conv keeps the block input (a 16-bit copy of a float32 input
+    under mixed precision), the norm the conv's output, the linears and GELU their
+    inputs, the layer scale the branch output. The block's output (``gamma * branch + x``)
+    is float32: the layer scale is a float32 parameter. ``input_role`` is the block
+    input's dtype role: ``"float32"`` (a previous block's output) or ``"compute"`` (the
+    first block of a stage reads the stem or a downsampling conv). While the branch runs
+    backward, the output's float32 gradient waits for the shortcut.
     """
     rows = batch * size[0] * size[1]
     hidden = mlp_ratio * dim
-    return Cost.group({
+    memory = dict(convention=convention, precision=precision)
+    cost = Cost.group({
         "dwconv": conv2d(batch=batch, in_channels=dim, out_channels=dim, out_size=size,
-                         kernel_size=kernel_size, groups=dim, bias=True, convention=convention),
-        "norm": layer_norm(rows=rows, features=dim, convention=convention),
-        "pwconv1": linear(rows=rows, in_features=dim, out_features=hidden, convention=convention),
-        "act": gelu(rows * hidden, convention),
-        "pwconv2": linear(rows=rows, in_features=hidden, out_features=dim, convention=convention),
-        "layer_scale": elementwise("mul", rows * dim, convention) + Cost(params=dim),
+                         kernel_size=kernel_size, groups=dim, bias=True, in_size=size, input_role=input_role,
+                         **memory),
+        "norm": layer_norm(rows=rows, features=dim, **memory),
+        "pwconv1": linear(rows=rows, in_features=dim, out_features=hidden, **memory),
+        "act": gelu(rows * hidden, **memory),
+        "pwconv2": linear(rows=rows, in_features=hidden, out_features=dim, **memory),
+        "layer_scale": layer_scale(rows * dim, dim, **memory),
         "residual": residual_add(rows * dim, convention),
     })
+    if precision is None:
+        return cost
+    elements = rows * dim
+    kept_itself = not (precision.mixed and input_role == "float32")  # else the conv keeps a 16-bit copy
+    branch = [cost.part(n).trace for n in ("dwconv", "norm", "pwconv1", "act", "pwconv2", "layer_scale")]
+    trace = residual(branch, 4 * elements, shares_gradient=True)  # the scaled branch is float32, as the add
+    return cost.with_trace(trace.block(precision.bytes(input_role) * elements, inside=kept_itself))
 
 
 def downsample(*, in_dim: Any, out_dim: Any, batch: Any, in_size: tuple[Any, Any],
-               out_size: tuple[Any, Any], convention: Convention) -> Cost:
+               out_size: tuple[Any, Any], convention: Convention, precision: Precision | None = None) -> Cost:
     r"""Downsampling between stages: ``LayerNorm2d(d_i)`` + ``Conv2d(d_i, d_{i+1}, 2, stride 2, bias)``.
 
     .. math::
@@ -177,26 +200,30 @@ def downsample(*, in_dim: Any, out_dim: Any, batch: Any, in_size: tuple[Any, Any
         \mathrm{params} = 2 d_i + 4 d_i d_{i+1} + d_{i+1}
     """
     return Cost.group({
-        "norm": layer_norm(rows=batch * in_size[0] * in_size[1], features=in_dim, convention=convention),
+        "norm": layer_norm(rows=batch * in_size[0] * in_size[1], features=in_dim, convention=convention,
+                           precision=precision, input_role="float32"),
         "conv": conv2d(batch=batch, in_channels=in_dim, out_channels=out_dim, out_size=out_size,
-                       kernel_size=DOWNSAMPLE_STRIDE, bias=True, convention=convention),
+                       kernel_size=DOWNSAMPLE_STRIDE, bias=True, convention=convention, in_size=in_size,
+                       precision=precision, input_role="float32"),
     })
 
 
-def head(*, dim: Any, num_classes: Any, batch: Any, size: tuple[Any, Any], convention: Convention) -> Cost:
+def head(*, dim: Any, num_classes: Any, batch: Any, size: tuple[Any, Any], convention: Convention,
+         precision: Precision | None = None) -> Cost:
     r"""Head: global average pool, ``LayerNorm2d(d)``, ``Linear(d, n)``.
 
     .. math:: F_{fwd} = 2 B d n, \qquad \mathrm{params} = 2 d + d n + n
     """
+    memory = dict(convention=convention, precision=precision)
     return Cost.group({
-        "pool": avg_pool2d(outputs=batch * dim, window=size[0] * size[1], convention=convention),
-        "norm": layer_norm(rows=batch, features=dim, convention=convention),
-        "fc": linear(rows=batch, in_features=dim, out_features=num_classes, convention=convention),
+        "pool": avg_pool2d(outputs=batch * dim, window=size[0] * size[1], role="float32", **memory),
+        "norm": layer_norm(rows=batch, features=dim, input_role="float32", **memory),
+        "fc": linear(rows=batch, in_features=dim, out_features=num_classes, input_role="float32", **memory),
     })
 
 
 def cost(config: ConvNeXtConfig, *, batch: Any, convention: Convention = FLOP_COUNTER,
-         divisible: bool = False) -> Cost:
+         divisible: bool = False, precision: Precision | None = FLOAT32) -> Cost:
     r"""Exact cost of ``config`` on ``batch`` images: stem, stages, downsamplings, head.
 
     .. math::
@@ -213,17 +240,24 @@ def cost(config: ConvNeXtConfig, *, batch: Any, convention: Convention = FLOP_CO
     28589128
     """
     sizes = stage_sizes(config, divisible=divisible)
-    parts: dict[str, Cost] = {"stem": stem(config, batch=batch, size=sizes[0], convention=convention)}
+    parts: dict[str, Cost] = {"stem": stem(config, batch=batch, size=sizes[0], convention=convention,
+                                           precision=precision)}
     for i, (dim, depth, size) in enumerate(zip(config.dims, config.depths, sizes)):
         # the depthwise conv keeps the size: odd k, stride 1, padding (k - 1) / 2 (same_padding)
-        one = block(dim=dim, batch=batch, size=size, kernel_size=config.kernel_size,
-                    mlp_ratio=config.mlp_ratio, convention=convention)
-        parts[f"stage{i}"] = (one * depth).named("blocks")
+        shape = dict(dim=dim, batch=batch, size=size, kernel_size=config.kernel_size, mlp_ratio=config.mlp_ratio,
+                     convention=convention, precision=precision)
+        one = block(**shape)
+        stage = (one * depth).named("blocks")
+        if precision is not None:  # the first block reads the compute-dtype stem/downsampling output
+            first = block(**shape, input_role="compute")
+            stage = stage.with_trace(first.trace.then(one.trace.repeat(depth - 1)))
+        parts[f"stage{i}"] = stage
         if i + 1 < config.stages:
             parts[f"downsample{i}"] = downsample(in_dim=dim, out_dim=config.dims[i + 1], batch=batch,
-                                                 in_size=size, out_size=sizes[i + 1], convention=convention)
+                                                 in_size=size, out_size=sizes[i + 1], convention=convention,
+                                                 precision=precision)
     parts["head"] = head(dim=config.dims[-1], num_classes=config.num_classes, batch=batch,
-                         size=sizes[-1], convention=convention)
+                         size=sizes[-1], convention=convention, precision=precision)
     return Cost.group(parts)
 
 

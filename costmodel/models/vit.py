@@ -29,6 +29,8 @@ from costmodel.ops.conv import conv2d, conv_out_size
 from costmodel.ops.dense import linear
 from costmodel.ops.norm import layer_norm
 from costmodel.ops.pointwise import gelu, residual_add
+from costmodel.precision import FLOAT32, Precision
+from costmodel.trace import residual
 
 ATTENTION_VARIANTS = ("full", "causal", "linformer", "performer")
 
@@ -143,7 +145,7 @@ def patch_grid(config: ViTConfig, *, divisible: bool = False) -> tuple[Any, Any]
 
 
 def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], tokens: Any,
-                   convention: Convention) -> Cost:
+                   convention: Convention, precision: Precision | None = None) -> Cost:
     r"""Patch embedding, class token and position embedding (Dosovitskiy et al., Eq. 1).
 
     .. math::
@@ -152,12 +154,16 @@ def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], toke
 
     The image needs no gradient, so the patch conv's backward is its weight gradient only.
     The class token is concatenated (no arithmetic); the position embedding is an add
-    over ``B L d`` values (``FULL`` only).
+    over ``B L d`` values (``FULL`` only). Memory: the conv keeps the image (a 16-bit
+    copy under mixed precision); the concatenation with the float32 class token makes
+    the token stream float32.
     """
+    image = (grid[0] * config.patch_size, grid[1] * config.patch_size)
     parts = {
         "patch_embed": conv2d(batch=batch, in_channels=config.in_channels, out_channels=config.width,
                               out_size=grid, kernel_size=config.patch_size, input_grad=False,
-                              convention=convention),
+                              convention=convention, in_size=image, precision=precision,
+                              input_role="float32"),
         "class_token": Cost(params=config.width),
     }
     if config.position_embedding:
@@ -166,7 +172,8 @@ def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], toke
     return Cost.group(parts)
 
 
-def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention) -> Cost:
+def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention,
+                   precision: Precision | None = None) -> Cost:
     r"""Multi-head self-attention of one block: ``qkv``, the core, ``proj``, residual add.
 
     .. math::
@@ -179,56 +186,96 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
     FlopCounterMode counts it), :func:`~costmodel.ops.attention.linformer_attention` or
     :func:`~costmodel.ops.attention.performer_attention` (which has no fused kernel:
     ``fused_attention`` does not apply to it).
+
+    Memory: ``qkv`` keeps its float32 input (the first layer norm's output, or its 16-bit
+    copy); the core keeps the ``qkv`` output storage (``q``, ``k``, ``v`` are views of it)
+    where it reads them as views; the fused kernel's output is the very tensor ``proj``
+    keeps, so it is counted once, by the core.
     """
     rows, d = batch * tokens, config.width
-    shape = dict(batch=batch, heads=config.heads, head_dim=config.head_dim, convention=convention)
+    shape = dict(batch=batch, heads=config.heads, head_dim=config.head_dim, convention=convention,
+                 precision=precision)
+    qkv_storage = rows * 3 * d
     if config.attention in ("full", "causal"):
         core = softmax_attention(q_len=tokens, kv_len=tokens, causal=config.attention == "causal",
-                                 fused=config.fused_attention, **shape)
+                                 fused=config.fused_attention, q_storage=qkv_storage, **shape)
     elif config.attention == "linformer":
         core = linformer_attention(tokens=tokens, rank=config.linformer_rank,
-                                   fused=config.fused_attention, **shape)
+                                   fused=config.fused_attention, q_storage=qkv_storage, **shape)
     else:
-        core = performer_attention(tokens=tokens, features=config.performer_features, **shape)
+        core = performer_attention(tokens=tokens, features=config.performer_features, q_storage=qkv_storage,
+                                   **shape)
+    shares_output = config.fused_attention and config.attention != "performer"
     return Cost.group({
-        "qkv": linear(rows=rows, in_features=d, out_features=3 * d, convention=convention),
+        "qkv": linear(rows=rows, in_features=d, out_features=3 * d, convention=convention,
+                      precision=precision, input_role="float32"),
         "core": core,
-        "proj": linear(rows=rows, in_features=d, out_features=d, convention=convention),
+        "proj": linear(rows=rows, in_features=d, out_features=d, convention=convention, precision=precision,
+                       saves_input=not shares_output),
         "residual": residual_add(rows * d, convention),
     })
 
 
-def mlp_cost(config: ViTConfig, *, rows: Any, convention: Convention) -> Cost:
+def mlp_cost(config: ViTConfig, *, rows: Any, convention: Convention, precision: Precision | None = None) -> Cost:
     r"""The block's MLP: ``fc1`` (``d -> r d``), GELU, ``fc2`` (``r d -> d``), residual add.
 
     .. math:: \mathrm{MACs} = 2 N r d^2, \quad \mathrm{params} = 2 r d^2 + r d + d
+
+    Memory: ``fc1`` keeps its float32 input (or a 16-bit copy), GELU its input (``fc1``'s
+    output), ``fc2`` its input (GELU's output): ``N d + 2 N r d`` elements.
     """
     d, hidden = config.width, config.mlp_dim
     return Cost.group({
-        "fc1": linear(rows=rows, in_features=d, out_features=hidden, convention=convention),
-        "act": gelu(rows * hidden, convention),
-        "fc2": linear(rows=rows, in_features=hidden, out_features=d, convention=convention),
+        "fc1": linear(rows=rows, in_features=d, out_features=hidden, convention=convention, precision=precision,
+                      input_role="float32"),
+        "act": gelu(rows * hidden, convention, precision=precision),
+        "fc2": linear(rows=rows, in_features=hidden, out_features=d, convention=convention, precision=precision),
         "residual": residual_add(rows * d, convention),
     })
 
 
-def block_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention) -> Cost:
+def block_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention,
+               precision: Precision | None = None) -> Cost:
     r"""One pre-LN encoder block (Dosovitskiy et al., Eq. 2-3).
 
     .. math:: x' = x + \mathrm{MSA}(\mathrm{LN}(x)), \quad y = x' + \mathrm{MLP}(\mathrm{LN}(x'))
 
     With full attention at batch 1 this is ``4 L d^2 + 2 L^2 d + 2 r L d^2`` MACs (F10).
+    Memory: the layer norms keep the float32 residual stream ``x`` and ``x'``; while each
+    residual branch runs backward, the stream's gradient waits (``B L d`` float32).
+    The block is the unit of activation checkpointing (its input, kept by ``ln1``).
     """
     rows = batch * tokens
-    return Cost.group({
-        "ln1": layer_norm(rows=rows, features=config.width, convention=convention),
-        "attn": attention_cost(config, batch=batch, tokens=tokens, convention=convention),
-        "ln2": layer_norm(rows=rows, features=config.width, convention=convention),
-        "mlp": mlp_cost(config, rows=rows, convention=convention),
+    stream = 4 * rows * config.width  # float32 in every precision
+    attn = attention_cost(config, batch=batch, tokens=tokens, convention=convention, precision=precision)
+    mlp = mlp_cost(config, rows=rows, convention=convention, precision=precision)
+    block = Cost.group({
+        "ln1": layer_norm(rows=rows, features=config.width, convention=convention, precision=precision,
+                          input_role="float32"),
+        "attn": attn,
+        "ln2": layer_norm(rows=rows, features=config.width, convention=convention, precision=precision,
+                          input_role="float32"),
+        "mlp": mlp,
     })
+    if precision is None:
+        return block
+    # mixed precision: the add promotes to float32, so the branch gets its own 16-bit gradient
+    shares = not precision.mixed
+    normed = precision.bytes("float32") * rows * config.width  # layer-norm outputs (float32 stream dtype)
+    qkv = precision.compute_bytes * rows * 3 * config.width
+    hidden = precision.compute_bytes * rows * config.mlp_dim
+    # without autograd, Python arguments keep the norm's output through the branch and
+    # q, k, v (views of qkv) through the attention; fc1's output lives until fc2 returns
+    attn_ops = [block.part("ln1").trace, attn.part("qkv").trace.keep(normed),
+                attn.part("core").trace.keep(normed + qkv), attn.part("proj").trace.keep(normed + qkv)]
+    mlp_ops = [block.part("ln2").trace, mlp.part("fc1").trace.keep(normed), mlp.part("act").trace.keep(normed),
+               mlp.part("fc2").trace.keep(normed + hidden)]
+    trace = residual(attn_ops, stream, shares_gradient=shares).then(residual(mlp_ops, stream, shares_gradient=shares))
+    return block.with_trace(trace.block(stream, inside=True))
 
 
-def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bool = False) -> Cost:
+def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bool = False,
+         precision: Precision | None = FLOAT32) -> Cost:
     r"""Exact cost of a ViT on ``batch`` images.
 
     .. math::
@@ -250,12 +297,17 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
     """
     grid = patch_grid(config, divisible=divisible)
     tokens = grid[0] * grid[1] + 1
-    embed = embedding_cost(config, batch=batch, grid=grid, tokens=tokens, convention=convention)
-    blocks = block_cost(config, batch=batch, tokens=tokens, convention=convention) * config.depth
-    return embed + blocks.named("blocks") + Cost.group({
-        "norm": layer_norm(rows=batch * tokens, features=config.width, convention=convention),
+    embed = embedding_cost(config, batch=batch, grid=grid, tokens=tokens, convention=convention,
+                           precision=precision)
+    blocks = block_cost(config, batch=batch, tokens=tokens, convention=convention, precision=precision)
+    rows = batch * tokens
+    return embed + (blocks * config.depth).named("blocks") + Cost.group({
+        "norm": layer_norm(rows=rows, features=config.width, convention=convention, precision=precision,
+                           input_role="float32"),
+        # the head reads the class token, a view into the normalised tokens: it keeps them all
         "head": linear(rows=batch, in_features=config.width, out_features=config.num_classes,
-                       convention=convention),
+                       convention=convention, precision=precision, input_role="float32",
+                       input_storage=rows * config.width),
     })
 
 

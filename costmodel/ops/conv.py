@@ -20,6 +20,8 @@ from costmodel.checks import as_size, check_divides
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
 from costmodel.errors import InvalidConfigError
+from costmodel.precision import Precision, cast_input, op_trace, weight_copy
+from costmodel.trace import Trace
 
 
 def pair(field: str, value: Any) -> tuple[Any, Any]:
@@ -69,7 +71,8 @@ def conv_out_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dil
 
 def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[Any, Any],
            kernel_size: Any, groups: Any = 1, bias: bool = True, input_grad: bool = True,
-           convention: Convention = FLOP_COUNTER) -> Cost:
+           convention: Convention = FLOP_COUNTER, in_size: tuple[Any, Any] | None = None,
+           precision: Precision | None = None, saves_input: bool = True, input_role: str = "compute") -> Cost:
     r"""Cost of a 2-D convolution (F1, F2; parameters F7).
 
     .. math::
@@ -88,6 +91,8 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
     kernel_size : int or pair
     input_grad : bool
         Whether the input needs a gradient (False for a network's first layer).
+    in_size, precision, saves_input, input_role
+        Memory (with ``precision`` and ``in_size`` given; see :func:`conv2d_trace`).
 
     Examples
     --------
@@ -108,11 +113,61 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
     if convention.count_elementwise and bias:
         outputs = batch * ho * wo * out_channels
         fwd, bwd = fwd + outputs, bwd + outputs  # bias add; bias gradient is a sum
-    return Cost(forward_flops=fwd, backward_flops=bwd, params=params)
+    trace = Trace()
+    if precision is not None and in_size is not None:
+        trace = conv2d_trace(precision, inputs=batch * in_channels * in_size[0] * in_size[1],
+                             outputs=batch * out_channels * ho * wo, weight=out_channels * per_group_in * kh * kw,
+                             params=params, input_grad=input_grad, saves_input=saves_input, input_role=input_role)
+    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace)
+
+
+def conv2d_trace(precision: Precision, *, inputs: Any, outputs: Any, weight: Any, params: Any,
+                 input_grad: bool, saves_input: bool, input_role: str) -> Trace:
+    r"""What a convolution keeps for backward (``ConvolutionBackward0``: input and weight).
+
+    .. math::
+        s = b_{in} N_{in} + [\text{mixed}]\, 2 |W|, \qquad
+        t = b_c N_{out} + [\text{input grad}]\, b_c N_{in} + [\text{mixed}]\, 2 |W|
+
+    The input is counted only if this is the first op to save its storage
+    (``saves_input``); under mixed precision a float32 input (``input_role="float32"``,
+    e.g. the image) is cast to a 16-bit copy that the convolution alone keeps, and the
+    weight's 16-bit copy is kept too (the autocast cache). The transient ``t`` is the
+    output gradient received, the input gradient produced and, when mixed, the 16-bit
+    weight gradient before its cast to the float32 ``.grad``; a cast float32 input's
+    gradient is cast back to float32 by the cast's own backward (``ToCopyBackward0``).
+    ``N`` are element counts, ``b_c`` the bytes of the compute dtype. Without autograd
+    the input, its cast copy and the output are alive together.
+    """
+    c = precision.compute_bytes
+    saved = [cast_input(precision, inputs, role=input_role, owned=saves_input)]
+    grad_in = c * inputs if input_grad else 0
+    transient = c * outputs + grad_in
+    live = precision.bytes(input_role) * inputs + c * outputs
+    if not precision.mixed:
+        return op_trace(precision, saved=saved, params=params, transient=transient, largest=weight, live=live)
+    live += c * inputs if input_role == "float32" else 0
+    conv = op_trace(precision, saved=saved, copies=weight_copy(precision, weight), transient=transient + c * weight,
+                    largest=weight, live=live)
+    trace = autocast_casts(precision, params=params, weight=weight, pending=grad_in).then(conv)
+    if input_role == "float32" and input_grad:  # the input's cast runs backward last
+        trace = op_trace(precision, transient=(c + 4) * inputs).then(trace)
+    return trace
+
+
+def autocast_casts(precision: Precision, *, params: Any, weight: Any, pending: Any) -> Trace:
+    r"""The backward of autocast's weight casts (``ToCopyBackward0``): float32 ``.grad`` from 16-bit.
+
+    They run right after the op that used the 16-bit copies, once it has freed them: the
+    16-bit weight gradient and the new float32 gradients (``4 P``, counted here) are
+    alive, with the op's input gradient (``pending`` bytes) waiting for the next op.
+    """
+    return op_trace(precision, params=params, transient=precision.compute_bytes * weight + pending)
 
 
 def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any, in_channels: Any,
-                    width: Any, input_grad: bool = False, convention: Convention = FLOP_COUNTER) -> Cost:
+                    width: Any, input_grad: bool = False, convention: Convention = FLOP_COUNTER,
+                    precision: Precision | None = None) -> Cost:
     r"""Cost of the ViT patch embedding (F15), a ``P x P`` convolution with stride ``P``.
 
     .. math::
@@ -135,7 +190,8 @@ def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any,
         check_divides(field, side, patch_size, "patch_size")
     grid = (sympy.sympify(height) / patch_size, sympy.sympify(width_px) / patch_size)
     return conv2d(batch=batch, in_channels=in_channels, out_channels=width, out_size=grid,
-                  kernel_size=patch_size, input_grad=input_grad, convention=convention)
+                  kernel_size=patch_size, input_grad=input_grad, convention=convention,
+                  in_size=(height, width_px), precision=precision, input_role="float32")
 
 
-__all__ = ["pair", "conv_out_size", "conv2d", "patch_embedding"]
+__all__ = ["pair", "conv_out_size", "conv2d", "conv2d_trace", "autocast_casts", "patch_embedding"]

@@ -14,6 +14,9 @@ from typing import Any
 
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
+from costmodel.ops.conv import autocast_casts
+from costmodel.precision import Precision, cast_input, op_trace, weight_copy
+from costmodel.trace import Trace
 
 
 def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_grad: bool = True) -> Cost:
@@ -33,7 +36,8 @@ def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_gra
 
 
 def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
-           input_grad: bool = True, convention: Convention = FLOP_COUNTER) -> Cost:
+           input_grad: bool = True, convention: Convention = FLOP_COUNTER, precision: Precision | None = None,
+           saves_input: bool = True, input_role: str = "compute", input_storage: Any = None) -> Cost:
     r"""Cost of ``y = x W^T + b`` applied to ``rows`` vectors (batch x tokens).
 
     .. math::
@@ -42,7 +46,8 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
         \mathrm{params} = d_{in} d_{out} + d_{out} [\text{bias}]
 
     ``torch.nn.functional.linear`` on an ``(B, L, d)`` input flattens it to ``B L`` rows
-    and calls ``addmm`` (``mm`` without bias), so ``N = B L``.
+    and calls ``addmm`` (``mm`` without bias), so ``N = B L``. With a ``precision`` the
+    cost carries the memory trace of :func:`linear_trace`.
 
     Examples
     --------
@@ -54,7 +59,49 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
     fwd, bwd = cost.forward_flops, cost.backward_flops
     if convention.count_elementwise and bias:
         fwd, bwd = fwd + rows * out_features, bwd + rows * out_features
-    return Cost(forward_flops=fwd, backward_flops=bwd, params=params)
+    trace = Trace()
+    if precision is not None:
+        trace = linear_trace(precision, rows=rows, in_features=in_features, out_features=out_features,
+                             params=params, bias=bias, input_grad=input_grad, saves_input=saves_input,
+                             input_role=input_role, input_storage=input_storage)
+    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace)
 
 
-__all__ = ["matmul", "linear"]
+def linear_trace(precision: Precision, *, rows: Any, in_features: Any, out_features: Any, params: Any,
+                 bias: bool, input_grad: bool, saves_input: bool, input_role: str,
+                 input_storage: Any = None) -> Trace:
+    r"""What a linear layer keeps for backward (``AddmmBackward0``: ``mat1`` = the input, ``mat2`` = ``W^T``).
+
+    .. math::
+        s = b_{in} N d_{in} + [\text{mixed}]\, 2 d_{in} d_{out}, \qquad
+        t = b_c N d_{out} + [\text{input grad}]\, b_c N d_{in} + [\text{mixed}]\, 2 (d_{in} d_{out} + d_{out})
+
+    The input is counted if this op is the first to save its storage (``saves_input``),
+    at the size of that whole storage (``input_storage`` elements when the input is a
+    view into a larger tensor, e.g. the class token of ViT's normalised tokens). Under
+    mixed precision a float32 input is cast to a compact 16-bit copy kept here, and so is
+    the weight. The transient is the output gradient, the input gradient and, when mixed,
+    the 16-bit weight and bias gradients before their cast to float32 (a cast input's
+    gradient is cast back by the cast's own backward, which runs after).
+    """
+    c = precision.compute_bytes
+    inputs = rows * in_features
+    cast = precision.mixed and input_role == "float32"
+    stored = inputs if cast or input_storage is None else input_storage
+    saved = [cast_input(precision, stored, role=input_role, owned=saves_input)]
+    grad_in = c * inputs if input_grad else 0
+    transient = c * rows * out_features + grad_in
+    weight = in_features * out_features
+    live = precision.bytes(input_role) * (inputs if input_storage is None else input_storage) + c * rows * out_features
+    if not precision.mixed:
+        return op_trace(precision, saved=saved, params=params, transient=transient, largest=weight, live=live)
+    live += c * inputs if cast else 0
+    product = op_trace(precision, saved=saved, copies=weight_copy(precision, weight),
+                       transient=transient + c * (weight + (out_features if bias else 0)), largest=weight, live=live)
+    trace = autocast_casts(precision, params=params, weight=weight, pending=grad_in).then(product)
+    if cast and input_grad:  # the input's cast runs backward last
+        trace = op_trace(precision, transient=(c + 4) * inputs).then(trace)
+    return trace
+
+
+__all__ = ["matmul", "linear", "linear_trace"]

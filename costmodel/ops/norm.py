@@ -19,26 +19,65 @@ from typing import Any
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
 from costmodel.ops.pointwise import elementwise
+from costmodel.precision import Precision, op_trace, saved_input
+from costmodel.trace import Trace
 
 
 def layer_norm(*, rows: Any, features: Any, affine: bool = True,
-               convention: Convention = FLOP_COUNTER) -> Cost:
+               convention: Convention = FLOP_COUNTER, precision: Precision | None = None,
+               saves_input: bool = True, input_role: str = "compute") -> Cost:
     r"""Layer norm over the last ``features`` values of each of ``rows`` vectors.
 
     .. math:: \mathrm{params} = 2 d \,[\text{affine}]
+
+    Memory (``NativeLayerNormBackward0``): the input (if this op is the first to save
+    its storage) and the float32 mean and reciprocal standard deviation of every row;
+    the output has the input's dtype (``input_role``). Transient: the output and input
+    gradients.
     """
     params = 2 * features if affine else 0
-    return elementwise("layer_norm", rows * features, convention) + Cost(params=params)
+    trace = norm_trace(precision, elements=rows * features, statistics=2 * rows, params=params,
+                       saves_input=saves_input, role=input_role, largest=features if affine else 0)
+    return elementwise("layer_norm", rows * features, convention) + Cost(params=params, trace=trace)
 
 
 def batch_norm(*, elements: Any, channels: Any, affine: bool = True,
-               convention: Convention = FLOP_COUNTER) -> Cost:
+               convention: Convention = FLOP_COUNTER, precision: Precision | None = None,
+               saves_input: bool = True, input_role: str = "compute") -> Cost:
     r"""Batch norm (training mode) over ``elements`` values of ``channels`` channels.
 
     .. math:: \mathrm{params} = 2 C \,[\text{affine}]
+
+    Memory (``NativeBatchNormBackward0``): the input (if first to save it) and the float32
+    batch mean and inverse standard deviation per channel (the running statistics are
+    buffers: :func:`RUNNING_STATS_BYTES`). Transient: the output and input gradients.
     """
     params = 2 * channels if affine else 0
-    return elementwise("batch_norm", elements, convention) + Cost(params=params)
+    trace = norm_trace(precision, elements=elements, statistics=2 * channels, params=params,
+                       saves_input=saves_input, role=input_role, buffers=RUNNING_STATS_BYTES(channels),
+                       largest=channels if affine else 0)
+    return elementwise("batch_norm", elements, convention) + Cost(params=params, trace=trace)
 
 
-__all__ = ["layer_norm", "batch_norm"]
+def RUNNING_STATS_BYTES(channels: Any) -> Any:  # noqa: N802 - a formula, named like a constant
+    """Buffers of ``nn.BatchNorm2d``: float32 running mean and variance, an int64 step count."""
+    return 4 * 2 * channels + 8
+
+
+def norm_trace(precision: Precision | None, *, elements: Any, statistics: Any, params: Any,
+               saves_input: bool, role: str, buffers: Any = 0, largest: Any = 0) -> Trace:
+    r"""A normalisation's trace: :math:`s = b\,N [\text{saves input}] + 4 S`, :math:`t = 2 b N`.
+
+    ``S`` float32 statistics; ``b`` the bytes of the input's dtype (``role``); without
+    autograd the input and output are alive together (:math:`2 b N`).
+    """
+    if precision is None:
+        return Trace()
+    width = precision.bytes(role)
+    return op_trace(precision, saved=[saved_input(precision, elements, role=role, owned=saves_input),
+                                      (precision.bytes("float32") * statistics, statistics)],
+                    params=params, transient=2 * width * elements, buffers=buffers, largest=largest,
+                    live=2 * width * elements)
+
+
+__all__ = ["layer_norm", "batch_norm", "norm_trace"]

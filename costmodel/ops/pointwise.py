@@ -28,6 +28,7 @@ from typing import Any
 
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
+from costmodel.precision import Precision, op_trace, saved_input
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,14 +58,53 @@ def elementwise(op: str, elements: Any, convention: Convention = FLOP_COUNTER) -
     return Cost(forward_flops=rate.forward * elements, backward_flops=rate.backward * elements)
 
 
-def relu(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    r"""ReLU (F5), :math:`\mathrm{ReLU}(x) = \max(0, x)`, over ``elements`` values. No parameters."""
-    return elementwise("relu", elements, convention)
+def relu(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,
+         saves_output: bool = True, role: str = "compute", inplace: bool = False) -> Cost:
+    r"""ReLU (F5), :math:`\mathrm{ReLU}(x) = \max(0, x)`, over ``elements`` values. No parameters.
+
+    Memory: ``ReluBackward0`` keeps the output (:math:`s = b N` if this op is the first
+    to save that storage; an in-place ReLU's output is its input's storage); transient
+    :math:`2 b N` (the output and input gradients); without autograd :math:`b N` in
+    place, else :math:`2 b N`.
+    """
+    cost = elementwise("relu", elements, convention)
+    if precision is None:
+        return cost
+    return cost.with_trace(op_trace(precision, saved=saved_input(precision, elements, role=role, owned=saves_output),
+                                    transient=2 * precision.bytes(role) * elements,
+                                    live=(1 if inplace else 2) * precision.bytes(role) * elements))
 
 
-def gelu(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    r"""GELU (F6), :math:`x \Phi(x) = \tfrac12 x (1 + \mathrm{erf}(x/\sqrt2))` (Hendrycks & Gimpel 2016)."""
-    return elementwise("gelu", elements, convention)
+def gelu(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,
+         saves_input: bool = True, role: str = "compute") -> Cost:
+    r"""GELU (F6), :math:`x \Phi(x) = \tfrac12 x (1 + \mathrm{erf}(x/\sqrt2))` (Hendrycks & Gimpel 2016).
+
+    Memory: ``GeluBackward0`` keeps the input (:math:`s = b N`); transient :math:`2 b N`.
+    """
+    cost = elementwise("gelu", elements, convention)
+    if precision is None:
+        return cost
+    return cost.with_trace(op_trace(precision, saved=saved_input(precision, elements, role=role, owned=saves_input),
+                                    transient=2 * precision.bytes(role) * elements,
+                                    live=2 * precision.bytes(role) * elements))
+
+
+def layer_scale(elements: Any, channels: Any, convention: Convention = FLOP_COUNTER, *,
+                precision: Precision | None = None) -> Cost:
+    r"""A learned per-channel scale ``gamma * x`` (ConvNeXt, Liu et al. 2022), ``channels`` parameters.
+
+    Memory: ``MulBackward0`` keeps ``x`` (the branch output, in the compute dtype) and
+    ``gamma`` (a parameter); the product is float32 (``gamma`` is float32, so mixed
+    precision promotes). Transient: the float32 output gradient, the gradient of ``x``
+    and the float32 product ``g x`` that is summed into ``gamma``'s gradient:
+    :math:`t = 4N + b_c N + 4N`.
+    """
+    cost = elementwise("mul", elements, convention) + Cost(params=channels)
+    if precision is None:
+        return cost
+    c = precision.compute_bytes
+    return cost.with_trace(op_trace(precision, saved=(c * elements, elements), params=channels,
+                                    transient=(8 + c) * elements, largest=channels, live=(4 + c) * elements))
 
 
 def softmax(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
@@ -77,4 +117,4 @@ def residual_add(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
     return elementwise("add", elements, convention)
 
 
-__all__ = ["ElementwiseRate", "RATES", "elementwise", "relu", "gelu", "softmax", "residual_add"]
+__all__ = ["ElementwiseRate", "RATES", "elementwise", "relu", "gelu", "softmax", "residual_add", "layer_scale"]

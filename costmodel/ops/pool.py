@@ -12,20 +12,49 @@ from typing import Any
 
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
+from costmodel.precision import Precision, op_trace, saved_input
 
 
-def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    r"""Max pooling with a ``k x k`` window producing ``outputs`` values: :math:`(k^2 - 1)` compares each."""
-    if not convention.count_elementwise:
-        return Cost()
-    return Cost(forward_flops=outputs * (kernel_size**2 - 1), backward_flops=outputs)
+def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_COUNTER,
+               inputs: Any = None, precision: Precision | None = None, saves_input: bool = True,
+               role: str = "compute") -> Cost:
+    r"""Max pooling with a ``k x k`` window producing ``outputs`` values: :math:`(k^2 - 1)` compares each.
+
+    Memory (``MaxPool2DWithIndicesBackward0``, with ``inputs`` and a ``precision``): the
+    input (if this op is the first to save it) and one int64 index per output,
+    :math:`s = b N_{in} + 8 N_{out}`; transient :math:`b (N_{out} + N_{in})`.
+    """
+    cost = Cost()
+    if convention.count_elementwise:
+        cost = Cost(forward_flops=outputs * (kernel_size**2 - 1), backward_flops=outputs)
+    if precision is None or inputs is None:
+        return cost
+    width = precision.bytes(role)
+    return cost.with_trace(op_trace(
+        precision, saved=[saved_input(precision, inputs, role=role, owned=saves_input),
+                          (precision.bytes("int64") * outputs, outputs)],
+        transient=width * (outputs + inputs), live=width * (outputs + inputs)))
 
 
-def avg_pool2d(*, outputs: Any, window: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    r"""Average pooling over ``window`` values per output (``window = H W`` for global pooling)."""
-    if not convention.count_elementwise:
-        return Cost()
-    return Cost(forward_flops=outputs * window, backward_flops=outputs * window)
+def avg_pool2d(*, outputs: Any, window: Any, convention: Convention = FLOP_COUNTER,
+               precision: Precision | None = None, saves_input: bool = False, role: str = "compute",
+               inputs: Any = None) -> Cost:
+    r"""Average pooling over ``window`` values per output (``window = H W`` for global pooling).
+
+    Memory: global pooling (a ``mean``) keeps nothing; ``nn.AvgPool2d`` keeps its input
+    (``saves_input``), :math:`s = b N_{in}`. Transient :math:`b (N_{out} + N_{in})`;
+    ``inputs`` is :math:`N_{in}` (default :math:`N_{out} \cdot` ``window``, exact for global
+    pooling; a 2x2 pool of an odd-sized map drops the last row or column).
+    """
+    cost = Cost()
+    if convention.count_elementwise:
+        cost = Cost(forward_flops=outputs * window, backward_flops=outputs * window)
+    if precision is None:
+        return cost
+    width = precision.bytes(role)
+    inputs = outputs * window if inputs is None else inputs
+    return cost.with_trace(op_trace(precision, saved=saved_input(precision, inputs, role=role, owned=saves_input),
+                                    transient=width * (outputs + inputs), live=width * (outputs + inputs)))
 
 
 __all__ = ["max_pool2d", "avg_pool2d"]

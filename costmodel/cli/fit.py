@@ -1,0 +1,73 @@
+"""``costmodel fit MODEL --memory 80GiB [--optimizer ...] [--dtype ...] [--checkpoint] [--over ...] [--json]``.
+
+Prints the largest batch (or, with ``--over image_size``, the largest square image side
+at ``--batch``) whose training step fits the memory budget, with the memory it uses and
+what one more would need. When nothing fits it says so and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from costmodel.cli.common import config_line, positive_int, resolve_model
+
+
+def register(sub: Any) -> None:
+    fit = sub.add_parser("fit", help="the largest batch (or image size) whose training step fits a memory budget")
+    fit.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    fit.add_argument("--memory", required=True, metavar="SIZE", help="the budget with a unit, e.g. 80GiB, 16GB")
+    fit.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
+    fit.add_argument("--optimizer", default="adam", help="sgd, momentum, adam or adamw (default adam)")
+    fit.add_argument("--dtype", default="float32", help="float32, or bfloat16/float16 mixed precision")
+    fit.add_argument("--checkpoint", action="store_true", help="activation checkpointing of every block")
+    fit.add_argument("--over", default="batch", choices=("batch", "image_size"), help="what to maximise")
+    fit.add_argument("--batch", type=positive_int, default=1, help="the batch when maximising image_size")
+    fit.add_argument("--json", action="store_true", help="print one JSON object")
+    fit.set_defaults(func=cmd_fit)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from costmodel.memory import get_optimizer, training_memory
+    from costmodel.precision import get_precision
+    from costmodel.training import largest_batch, largest_resolution, parse_budget
+
+    config = resolve_model(args.model, args.set or [])
+    budget = parse_budget(args.memory)
+    get_optimizer(args.optimizer), get_precision(args.dtype)  # name errors first
+    options = dict(optimizer=args.optimizer, dtype=args.dtype, checkpoint=args.checkpoint)
+    if args.over == "batch":
+        result = largest_batch(config, budget, **options)
+        at = dict(batch=result.value) if result.fits else None
+    else:
+        result = largest_resolution(config, budget, batch=args.batch, **options)
+        at = dict(batch=args.batch) if result.fits else None
+    detail = None
+    if at is not None:
+        sized = config if args.over == "batch" else config.replace(image_size=result.value)
+        detail = training_memory(sized, batch=at["batch"], **options).evaluate()
+    if args.json:
+        out = {"model": args.model, "field": result.field, "value": result.value, "fits": result.fits,
+               "memory_bytes": result.memory, "budget_bytes": result.budget, "next_value": result.next_value,
+               "next_memory_bytes": result.next_memory, "smallest": result.smallest,
+               "smallest_memory_bytes": result.smallest_memory, "step": result.step,
+               "batch": at["batch"] if at else (None if args.over == "batch" else args.batch), **options}
+        if detail is not None:
+            out["at_peak"] = detail.at_peak
+        print(json.dumps(out, indent=2))
+        return 0 if result.fits else 1
+    print(f"{args.model}: {config_line(config)}")
+    checkpointing = "activation checkpointing" if args.checkpoint else "no checkpointing"
+    print(f"{args.optimizer}, {args.dtype}, {checkpointing}; budget {args.memory} = {budget:,} bytes\n")
+    print(result.message())
+    if detail is not None:
+        mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
+        peak = detail.at_peak
+        print(f"  weights {mib(detail.weights)}, optimizer state {mib(detail.optimizer_state)}, "
+              f"inputs {mib(detail.inputs)}; at the peak ({peak['phase']}): activations "
+              f"{mib(peak['activations'])}, gradients {mib(peak['gradients'])}, transient {mib(peak['transient'])}")
+    return 0 if result.fits else 1
+
+
+__all__ = ["register", "cmd_fit"]

@@ -1,0 +1,446 @@
+"""Measured memory of real training steps: saved tensors, tracked peaks, process RSS, CUDA peaks.
+
+Three measurements, from the same configs as :func:`costmodel.memory.training_memory`:
+
+* :func:`measure_saved`: every tensor autograd saves for the backward pass, seen by
+  ``torch.autograd.graph.saved_tensors_hooks`` during ``model(images)`` and still held by
+  the graph when it returns, deduplicated by storage (``q``, ``k``, ``v`` slices of one
+  ``qkv`` output are one storage; a residual stream saved by three ops is one) and
+  counted at the storage's full size. Parameter
+  and buffer storages are left out (they are the weights, held anyway); the image and
+  the low-precision weight copies that autocast makes are in. Runs on fake tensors
+  (``FakeTensorMode``), so even ViT-H/14 costs seconds and allocates nothing.
+* :func:`measure_tracked_peak`: ``torch.distributed._tools.mem_tracker.MemTracker`` over
+  one steady-state training step (after a warm-up step), by category (parameters,
+  gradients, optimizer state, activations, temporaries); also on fake tensors. It sees
+  every tensor an operator returns, not the scratch memory inside kernels.
+* :func:`measure_rss_peak` (CPU ground truth) and :func:`measure_cuda_peak`: the whole
+  process (on CUDA, ``torch.cuda.max_memory_allocated`` over the step minus what stays
+  allocated). On CPU a fresh subprocess runs with ``MALLOC_MMAP_THRESHOLD_=65536`` and
+  ``MALLOC_TRIM_THRESHOLD_=0`` (glibc serves every block of 64 KiB or more with its own
+  ``mmap`` and returns it on ``free``, so the resident set follows the live tensors),
+  does a warm-up step at batch 1 (optimizer state, one-time library allocations), then
+  resets the kernel's high-water mark (``/proc/self/clear_refs``), runs one step at the
+  batch measured and reads ``VmHWM``. The memory of the step is that peak minus the
+  resident set left after the model, optimizer and batch are deleted, so the interpreter
+  and the libraries are not counted and the weights, optimizer state and batch are.
+  Several cases can run one after the other in one subprocess
+  (:func:`measure_rss_peaks`), each against its own after-deletion baseline.
+
+A training step is ``zero_grad(set_to_none=True)``, ``loss = cross_entropy(model(x), y)``,
+``loss.backward()``, ``optimizer.step()``, with the model in training mode; mixed
+precision runs the forward pass under ``torch.autocast(device, dtype)`` with float32
+weights. ``checkpoint=True`` wraps every block (:func:`block_paths`) in
+``torch.utils.checkpoint.checkpoint(..., use_reentrant=False)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import subprocess
+import sys
+import weakref
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from costmodel.validation.build import build, example_input
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.checkpoint import checkpoint
+
+from costmodel.errors import InvalidConfigError
+from costmodel.models.base import ArchConfig
+
+#: torch dtype of each ``dtype`` name; ``float32`` runs without autocast.
+DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+#: environment of the RSS subprocess (see the module docstring)
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
+
+
+def make_optimizer(name: str, params: Any) -> torch.optim.Optimizer:
+    """``sgd`` (plain), ``momentum`` (SGD, momentum 0.9), ``adam``, ``adamw``, PyTorch defaults otherwise."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=1e-3)
+    if name == "momentum":
+        return torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=1e-4)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=1e-4)
+    raise InvalidConfigError("optimizer", name, "must be one of sgd, momentum, adam, adamw")
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise InvalidConfigError("dtype", name, f"must be one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+# -- checkpointing ---------------------------------------------------------------------
+class Checkpointed(nn.Module):
+    """``block`` run under non-reentrant activation checkpointing (its input kept, the rest recomputed)."""
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.block = block
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return checkpoint(self.block, x, use_reentrant=False)
+
+
+def block_paths(model: nn.Module, config: ArchConfig) -> list[str]:
+    """Dotted names of the blocks that ``checkpoint=True`` wraps: the repeated blocks of each family.
+
+    ViT: ``blocks.<i>``; ResNet: ``layer<s>.<i>``; ConvNeXt: the ``CNBlock`` s of
+    ``features``; ConvNet: ``features.<i>`` (conv, norm, activation, pool).
+    """
+    family = config.family
+    if family == "vit":
+        return [f"blocks.{i}" for i in range(len(model.blocks))]
+    if family == "resnet":
+        return [f"{stage}.{i}" for stage in model.stage_names for i in range(len(getattr(model, stage)))]
+    if family == "convnext":
+        return [name for name, module in model.named_modules() if type(module).__name__ == "CNBlock"]
+    if family == "convnet":
+        return [f"features.{i}" for i in range(len(model.features))]
+    raise InvalidConfigError("config", family, "checkpointing is defined for vit, resnet, convnext and convnet")
+
+
+def apply_checkpointing(model: nn.Module, config: ArchConfig) -> nn.Module:
+    """Wrap every block of :func:`block_paths` in :class:`Checkpointed` (in place); returns ``model``."""
+    for path in block_paths(model, config):
+        parent_path, _, name = path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        parent._modules[name] = Checkpointed(parent._modules[name])
+    return model
+
+
+# -- one training step -----------------------------------------------------------------
+@dataclass
+class Trainer:
+    """A model, its optimizer and a batch: :meth:`step` runs one training step."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    images: torch.Tensor
+    labels: torch.Tensor
+    dtype: str = "float32"
+
+    def step(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        with _autocast(self.images.device.type, self.dtype):
+            logits = self.model(self.images)
+        loss = F.cross_entropy(logits.float(), self.labels)
+        del logits
+        loss.backward()
+        self.optimizer.step()
+
+
+def _autocast(device_type: str, dtype: str) -> contextlib.AbstractContextManager[Any]:
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=_dtype(dtype))
+
+
+def make_trainer(config: ArchConfig, batch: int, *, optimizer: str = "sgd", dtype: str = "float32",
+                 checkpoint_blocks: bool = False, device: Any = "cpu") -> Trainer:
+    """Build the model (training mode), the optimizer and a random batch on ``device``."""
+    _dtype(dtype)
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = build(config)
+    model.train()
+    if checkpoint_blocks:
+        apply_checkpointing(model, config)
+    images = example_input(config, batch, device=device)
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    return Trainer(model, make_optimizer(optimizer, model.parameters()), images, labels, dtype)
+
+
+# -- saved tensors ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class SavedMeasurement:
+    """Distinct storages saved for backward by ``model(images)`` (parameters and buffers excluded).
+
+    Attributes
+    ----------
+    bytes, elements : int
+        Total size of the distinct storages, in bytes and in elements of each storage's dtype.
+    by_dtype : dict
+        Bytes per dtype name (``"float32"``, ``"bfloat16"``, ``"int64"``, ...).
+    tensors : int
+        Saved tensors seen (before deduplication; parameters included).
+    """
+
+    bytes: int
+    elements: int
+    by_dtype: dict[str, int] = field(default_factory=dict)
+    tensors: int = 0
+
+
+class _Packed:
+    """What the pack hook hands to autograd: the tensor, weakly referenceable."""
+
+    __slots__ = ("tensor", "__weakref__")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
+class SavedTensorLog:
+    """``saved_tensors_hooks`` that log every saved tensor, to count the storages still held.
+
+    A node whose output is dropped in the forward pass (``x.amax().detach()`` records an
+    ``AmaxBackward0`` that nothing reaches) frees what it saved at once: only the tensors
+    whose packed form autograd still holds when :meth:`result` is called are counted.
+    The hook keeps a detached alias (same storage, no ``grad_fn``): holding the tensor
+    itself would tie a node that saves its own output into a reference cycle with it,
+    keeping alive what a run without hooks frees.
+    """
+
+    def __init__(self, exclude: set[int]) -> None:
+        self.exclude = exclude
+        self.packed: list[weakref.ref[_Packed]] = []
+        self.tensors = 0
+
+    def pack(self, tensor: torch.Tensor) -> _Packed:
+        self.tensors += 1
+        packed = _Packed(tensor.detach())  # no grad_fn: no cycle through a node saving its own output
+        self.packed.append(weakref.ref(packed))
+        return packed
+
+    @staticmethod
+    def unpack(packed: _Packed) -> torch.Tensor:
+        return packed.tensor
+
+    def result(self) -> SavedMeasurement:
+        storages: dict[int, tuple[int, int, str]] = {}
+        for ref in self.packed:
+            packed = ref()
+            if packed is None:
+                continue
+            storage = packed.tensor.untyped_storage()
+            key = storage._cdata
+            if key not in self.exclude and key not in storages:
+                dtype = str(packed.tensor.dtype).removeprefix("torch.")
+                storages[key] = (storage.nbytes(), packed.tensor.element_size(), dtype)
+        by_dtype: dict[str, int] = {}
+        for nbytes, _, dtype in storages.values():
+            by_dtype[dtype] = by_dtype.get(dtype, 0) + nbytes
+        return SavedMeasurement(bytes=sum(n for n, _, _ in storages.values()),
+                                elements=sum(n // size for n, size, _ in storages.values()),
+                                by_dtype=dict(sorted(by_dtype.items())), tensors=self.tensors)
+
+
+def _storage_keys(model: nn.Module) -> set[int]:
+    return {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
+
+
+def saved_by(model: nn.Module, images: torch.Tensor, dtype: str = "float32") -> SavedMeasurement:
+    """Run ``model(images)`` under the pack hook of :class:`SavedTensorLog` (and autocast for a low dtype)."""
+    log = SavedTensorLog(_storage_keys(model))
+    with torch.autograd.graph.saved_tensors_hooks(log.pack, log.unpack), _autocast(images.device.type, dtype):
+        out = model(images)
+    result = log.result()  # while ``out`` (and so the graph) is alive
+    del out
+    return result
+
+
+def measure_saved(config: ArchConfig, batch: int, *, dtype: str = "float32", fake: bool = True) -> SavedMeasurement:
+    """Bytes saved for backward by one forward pass of ``config`` in training mode.
+
+    ``fake=True`` (default) builds and runs the model on fake tensors: exact storage
+    sizes, nothing allocated. ``fake=False`` runs real CPU tensors.
+    """
+    _dtype(dtype)
+    real_images = example_input(config, batch)
+    if not fake:
+        torch.manual_seed(0)
+        model = build(config).train()
+        return saved_by(model, real_images, dtype)
+    with FakeTensorMode(allow_non_fake_inputs=False) as mode:
+        model = build(config).train()
+        return saved_by(model, mode.from_tensor(real_images), dtype)
+
+
+# -- peak of a training step -------------------------------------------------------------
+@dataclass(frozen=True)
+class PeakMeasurement:
+    """Peak memory of one steady-state training step.
+
+    Attributes
+    ----------
+    peak : int
+        Bytes at the peak (for RSS: the high-water mark minus the resident set left after
+        deleting the model, optimizer and batch).
+    method : {"memtracker", "rss", "cuda"}
+    by_category : dict
+        MemTracker only: bytes by category at the peak (``Parameter``, ``Gradient``, ...).
+    baseline : int
+        RSS/CUDA only: bytes still held after everything was deleted (not in ``peak``).
+    """
+
+    peak: int
+    method: str
+    by_category: dict[str, int] = field(default_factory=dict)
+    baseline: int = 0
+
+
+def measure_tracked_peak(config: ArchConfig, batch: int, *, optimizer: str = "sgd", dtype: str = "float32",
+                         checkpoint_blocks: bool = False, fake: bool = True) -> PeakMeasurement:
+    """Peak of one training step (after a warm-up step) by MemTracker, on fake tensors by default."""
+    from torch.distributed._tools.mem_tracker import MemTracker
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True) if fake else contextlib.nullcontext()
+    with mode:
+        trainer = make_trainer(config, batch, optimizer=optimizer, dtype=dtype, checkpoint_blocks=checkpoint_blocks)
+        tracker = MemTracker()
+        tracker.track_external(trainer.model, trainer.optimizer, trainer.images, trainer.labels)
+        with tracker:
+            trainer.step()
+            trainer.optimizer.zero_grad(set_to_none=True)
+            tracker.reset_mod_stats()
+            tracker._peak_mem = {}
+            tracker._peak_mem_snap = {}
+            trainer.step()
+        snapshot = tracker.get_tracker_snapshot("peak")
+    device = next(iter(snapshot))
+    categories = {str(k.value if hasattr(k, "value") else k): int(v) for k, v in snapshot[device].items()}
+    total = categories.pop("Total")
+    return PeakMeasurement(peak=total, method="memtracker", by_category=categories)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _high_water_mark() -> int:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _reset_high_water_mark() -> None:
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")
+
+
+def _rss_in_this_process(config: ArchConfig, batch: int, optimizer: str, dtype: str,
+                         checkpoint_blocks: bool) -> PeakMeasurement:
+    trainer = make_trainer(config, 1, optimizer=optimizer, dtype=dtype, checkpoint_blocks=checkpoint_blocks)
+    trainer.step()  # warm-up: optimizer state, one-time library allocations
+    trainer.images = example_input(config, batch)
+    trainer.labels = torch.zeros(batch, dtype=torch.long)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    gc.collect()
+    _reset_high_water_mark()
+    trainer.step()
+    peak = _high_water_mark()
+    del trainer
+    gc.collect()
+    baseline = _rss()
+    return PeakMeasurement(peak=peak - baseline, method="rss", baseline=baseline)
+
+
+def measure_rss_peak(config: ArchConfig, batch: int, *, optimizer: str = "sgd", dtype: str = "float32",
+                     checkpoint_blocks: bool = False, timeout: float | None = None,
+                     nice: int = 0) -> PeakMeasurement:
+    """Peak resident memory of one training step on CPU, in a fresh subprocess (see the module docstring)."""
+    return measure_rss_peaks([(config, batch, optimizer, dtype, checkpoint_blocks)], timeout=timeout, nice=nice)[0]
+
+
+def measure_rss_peaks(cases: list[tuple[ArchConfig, int, str, str, bool]], *, timeout: float | None = None,
+                      nice: int = 0) -> list[PeakMeasurement]:
+    """:func:`measure_rss_peak` of several ``(config, batch, optimizer, dtype, checkpoint)`` cases, one
+    after the other in one subprocess (each measured against the resident set left after it)."""
+    requests = []
+    for config, batch, optimizer, dtype, checkpoint_blocks in cases:
+        _dtype(dtype)
+        make_optimizer(optimizer, [torch.zeros(1, requires_grad=True)])  # names checked before starting
+        requests.append({"config": _config_to_json(config), "batch": batch, "optimizer": optimizer,
+                         "dtype": dtype, "checkpoint": checkpoint_blocks})
+    env = {**os.environ, **MALLOC_ENV}
+    command = [sys.executable, "-m", "costmodel.validation.memory", "rss", json.dumps(requests)]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"RSS subprocess failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return [PeakMeasurement(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def measure_cuda_peak(config: ArchConfig, batch: int, *, optimizer: str = "sgd", dtype: str = "float32",
+                      checkpoint_blocks: bool = False) -> PeakMeasurement:
+    """``torch.cuda.max_memory_allocated`` over one training step (after a warm-up step), minus what stays allocated."""
+    device = torch.device("cuda")
+    trainer = make_trainer(config, batch, optimizer=optimizer, dtype=dtype, checkpoint_blocks=checkpoint_blocks,
+                           device=device)
+    trainer.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    gc.collect()
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    trainer.step()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    del trainer
+    gc.collect()
+    baseline = torch.cuda.memory_allocated(device)
+    return PeakMeasurement(peak=peak - baseline, method="cuda", baseline=baseline)
+
+
+def _config_to_json(config: ArchConfig) -> dict[str, Any]:
+    values = {}
+    for name in config.field_names():
+        value = getattr(config, name)
+        if isinstance(value, tuple):
+            value = [int(v) for v in value]
+        elif not isinstance(value, (bool, str)):
+            value = str(value) if not hasattr(value, "is_Integer") or not value.is_Integer else int(value)
+            value = int(value) if str(value).lstrip("-").isdigit() else value
+        values[name] = value
+    return {"family": config.family, "fields": values}
+
+
+def _config_from_json(data: dict[str, Any]) -> ArchConfig:
+    from fractions import Fraction
+
+    from costmodel.models import FAMILIES
+
+    cls = FAMILIES[data["family"]]
+    fields = {}
+    for name, value in data["fields"].items():
+        if isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, str) and name in ("mlp_ratio",):
+            value = Fraction(value)
+        fields[name] = value
+    return cls(**fields)
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m costmodel.validation.memory")
+    parser.add_argument("what", choices=("rss",))
+    parser.add_argument("requests", help="JSON list of {config, batch, optimizer, dtype, checkpoint}")
+    args = parser.parse_args(argv)
+    results = []
+    for request in json.loads(args.requests):
+        result = _rss_in_this_process(_config_from_json(request["config"]), int(request["batch"]),
+                                      request["optimizer"], request["dtype"], bool(request["checkpoint"]))
+        results.append(asdict(result))
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -1,0 +1,125 @@
+"""Measured memory traffic: the bytes every aten kernel of a training step reads and writes.
+
+:func:`measure_traffic` runs one forward and backward pass of the real module under a
+``TorchDispatchMode`` that sees every aten operator autograd dispatches, and adds up, per
+op kind and direction, the bytes of each operator's tensor arguments and results: the
+same rule as the closed forms of :mod:`costmodel.traffic` (a kernel reads each argument
+once and writes each result once). Views (``view``, ``transpose``, ``permute``, ...)
+move nothing and are skipped. With ``fake=True`` it runs on fake tensors
+(``FakeTensorMode``): shapes only, nothing allocated, so presets cost seconds.
+
+Operators map to kinds by name (:data:`KINDS`); anything else is reported under
+``"other"`` with its operator names, so a test can list what the closed forms leave out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from costmodel.validation.build import build, example_input
+
+#: aten operator (overload packet name) -> op kind
+KINDS: dict[str, str] = {
+    "convolution": "conv", "convolution_backward": "conv",
+    "mm": "matmul", "addmm": "matmul", "bmm": "matmul",
+    "_scaled_dot_product_flash_attention_for_cpu": "attention",
+    "_scaled_dot_product_flash_attention_for_cpu_backward": "attention",
+    "_scaled_dot_product_efficient_attention": "attention",
+    "_scaled_dot_product_efficient_attention_backward": "attention",
+    "_scaled_dot_product_flash_attention": "attention", "_scaled_dot_product_flash_attention_backward": "attention",
+    "native_batch_norm": "batch_norm", "native_batch_norm_backward": "batch_norm",
+    "native_layer_norm": "layer_norm", "native_layer_norm_backward": "layer_norm",
+    "max_pool2d_with_indices": "pool", "max_pool2d_with_indices_backward": "pool",
+    "relu": "elementwise", "relu_": "elementwise", "threshold_backward": "elementwise",
+    "gelu": "elementwise", "gelu_backward": "elementwise",
+    "add": "elementwise", "add_": "elementwise", "mul": "elementwise", "sum": "elementwise",
+    "mean": "elementwise", "div": "elementwise", "cat": "elementwise",
+}
+#: operators that only change how a tensor is viewed (no traffic)
+VIEWS = frozenset({
+    "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "squeeze", "unsqueeze", "select",
+    "slice", "split", "split_with_sizes", "as_strided", "detach", "alias", "unbind", "_reshape_alias",
+})
+#: operators outside the model's ops: the loss and autograd's seed and bookkeeping
+HARNESS = frozenset({"ones_like", "empty", "new_empty_strided", "new_zeros", "zeros_like", "fill_", "zero_",
+                     "_log_softmax", "_log_softmax_backward_data", "nll_loss_forward", "nll_loss_backward",
+                     "_to_copy", "lift_fresh"})
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+@dataclass
+class TrafficCounter(TorchDispatchMode):
+    """Adds up bytes per (kind, direction); set ``direction`` between the passes."""
+
+    direction: str = "forward"
+    totals: Counter = field(default_factory=Counter)
+    other: Counter = field(default_factory=Counter)
+    grouped_conv_bytes: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        name = func._overloadpacket.__name__
+        if name in VIEWS or name in HARNESS or self.direction == "harness" or func.namespace == "prim":
+            return out
+        tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        tensors += [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        moved = sum(_nbytes(t) for t in tensors)
+        kind = KINDS.get(name)
+        if kind == "conv" and _groups(name, args) > 1:
+            kind = "conv_depthwise"
+        if kind is None:
+            self.other[(name, self.direction)] += moved
+        else:
+            self.totals[(kind, self.direction)] += moved
+        return out
+
+
+def _groups(name: str, args: Any) -> int:
+    return int(args[8] if name == "convolution" else args[9])
+
+
+def measure_traffic(config: Any, batch: int, *, fake: bool = True) -> TrafficCounter:
+    """Bytes moved by one forward (to the logits) and backward pass of ``config``'s module, by kind.
+
+    The backward pass starts from ``logits.sum()`` so no loss kernel is counted.
+    """
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    images = example_input(config, batch)
+    counter = TrafficCounter()
+    if fake:
+        with FakeTensorMode(allow_non_fake_inputs=False) as mode:
+            model = build(config)
+            model.train()
+            x = mode.from_tensor(images)
+            _run(model, x, counter)
+    else:
+        model = build(config)
+        model.train()
+        _run(model, images, counter)
+    return counter
+
+
+def _run(model: torch.nn.Module, x: torch.Tensor, counter: TrafficCounter) -> None:
+    with counter:
+        counter.direction = "forward"
+        logits = model(x)
+        counter.direction = "harness"
+        seed = logits.sum()
+        counter.direction = "backward"
+        seed.backward()
+
+
+__all__ = ["KINDS", "VIEWS", "HARNESS", "TrafficCounter", "measure_traffic"]

@@ -274,6 +274,8 @@ def symbolic_crossovers(a: Any, b: Any, var: sympy.Symbol) -> list[SymbolicCross
     non-real are dropped; ``cheaper_after`` comes from the sign of the slope of ``a - b``
     at the root when the assumptions decide it.
 
+    Examples
+    --------
     >>> from costmodel.symbols import L, d
     >>> [(c.root, c.cheaper_after) for c in symbolic_crossovers(2 * L**2 * d, 12 * L * d**2, L)]
     [(6*d, 'b')]

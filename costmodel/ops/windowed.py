@@ -62,6 +62,9 @@ def windowed_attention(*, batch: Any, heads: Any, grid: Any, window: Any, head_d
     :func:`softmax_attention` (explicit, probabilities kept: ``2x``; fused: ``2.5x``).
     ``fused=False`` is Swin's implementation.
 
+    Parts: ``scores``, ``softmax``, ``weighted_sum`` (as :func:`softmax_attention`),
+    ``position_bias``, ``mask``.
+
     Parameters
     ----------
     grid : int or (g_h, g_w)
@@ -74,9 +77,6 @@ def windowed_attention(*, batch: Any, heads: Any, grid: Any, window: Any, head_d
     shifted : bool
         SW-MSA: the cyclic shift costs nothing; the attention mask is one more add over
         the scores (``FULL`` only).
-
-    Parts: ``scores``, ``softmax``, ``weighted_sum`` (as :func:`softmax_attention`),
-    ``position_bias``, ``mask``.
 
     Examples
     --------

@@ -7,7 +7,9 @@ attached only by :meth:`Cost.evaluate`, at the boundary.
 
 A ``Cost`` also carries a :class:`Trace`: what the forward pass saves for the backward
 pass (bytes and elements, shared storages counted once) and how the backward pass frees
-it, from which :mod:`costmodel.memory` derives the peak memory of a training step.
+it, from which :mod:`costmodel.memory` derives the peak memory of a training step; and
+its memory traffic (:class:`~costmodel.traffic.Traffic`: the bytes its kernels read and
+write, tagged with the op kind), from which :mod:`costmodel.plan` derives roofline times.
 
 Counting conventions are those of :mod:`costmodel.conventions`: by default FLOPs are
 counted as PyTorch's ``FlopCounterMode`` counts them (1 MAC = 2 FLOPs, only matmul-type
@@ -38,6 +40,8 @@ import sympy
 
 from costmodel.errors import InvalidConfigError, UnknownPresetError
 from costmodel.trace import EMPTY, Trace
+from costmodel.traffic import EMPTY as NO_TRAFFIC
+from costmodel.traffic import Traffic
 from costmodel.units import Quantity, ureg
 
 Number = Union[int, sympy.Expr]
@@ -81,6 +85,7 @@ class Cost:
     params: sympy.Expr = sympy.S.Zero
     parts: tuple[tuple[str, "Cost"], ...] = field(default=(), repr=False)
     trace: "Trace" = field(default_factory=lambda: EMPTY, repr=False)
+    traffic: "Traffic" = field(default=NO_TRAFFIC, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in METRIC_UNITS:
@@ -100,7 +105,8 @@ class Cost:
         for name, part in other.parts:
             merged[name] = merged[name] + part if name in merged else part
         totals = {k: v + getattr(other, k) for k, v in self.metrics().items()}
-        return Cost(**totals, parts=tuple(merged.items()), trace=self.trace.then(other.trace))
+        return Cost(**totals, parts=tuple(merged.items()), trace=self.trace.then(other.trace),
+                    traffic=self.traffic.then(other.traffic))
 
     __radd__ = __add__
 
@@ -110,7 +116,8 @@ class Cost:
         if f.is_negative or (f.is_number and f < 0):
             raise InvalidConfigError("factor", factor, "a cost can only be repeated a non-negative number of times")
         totals = {k: v * f for k, v in self.metrics().items()}
-        return Cost(**totals, parts=tuple((n, p * f) for n, p in self.parts), trace=self.trace.repeat(f))
+        return Cost(**totals, parts=tuple((n, p * f) for n, p in self.parts), trace=self.trace.repeat(f),
+                    traffic=self.traffic.repeat(f))
 
     __rmul__ = __mul__
 
@@ -132,11 +139,15 @@ class Cost:
     def _map(self, fn: Any, memo: dict[int, Trace]) -> "Cost":
         totals = {k: fn(v) for k, v in self.metrics().items()}
         return Cost(**totals, parts=tuple((n, p._map(fn, memo)) for n, p in self.parts),
-                    trace=self.trace.map(fn, memo))
+                    trace=self.trace.map(fn, memo), traffic=self.traffic.map(fn))
 
     def with_trace(self, trace: "Trace") -> "Cost":
         """This cost with its memory trace replaced (e.g. marked as a checkpointable block)."""
         return dataclasses.replace(self, trace=trace)
+
+    def with_traffic(self, traffic: "Traffic") -> "Cost":
+        """This cost with its memory traffic (:mod:`costmodel.traffic`) replaced."""
+        return dataclasses.replace(self, traffic=traffic)
 
     def subs(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> "Cost":
         """Substitute symbols (by object or by name) everywhere, e.g. ``cost.subs(B=8)``."""
@@ -157,6 +168,16 @@ class Cost:
     def saved_bytes(self) -> sympy.Expr:
         """Bytes the forward pass saves for the backward pass (distinct storages; see :class:`Trace`)."""
         return self.trace.saved
+
+    @property
+    def forward_traffic(self) -> sympy.Expr:
+        """Bytes the forward kernels read and write (:class:`~costmodel.traffic.Traffic`)."""
+        return self.traffic.forward
+
+    @property
+    def backward_traffic(self) -> sympy.Expr:
+        """Bytes the backward kernels read and write."""
+        return self.traffic.backward
 
     @property
     def saved_elements(self) -> sympy.Expr:

@@ -8,8 +8,10 @@ once and writes each result once). Views (``view``, ``transpose``, ``permute``, 
 move nothing and are skipped. With ``fake=True`` it runs on fake tensors
 (``FakeTensorMode``): shapes only, nothing allocated, so presets cost seconds.
 
-Operators map to kinds by name (:data:`KINDS`); anything else is reported under
-``"other"`` with its operator names, so a test can list what the closed forms leave out.
+Operators map to kinds by name (:data:`KINDS`); a ``sum`` right after a product in the
+backward pass is a linear layer's bias gradient and counts with the products (``matmul``),
+as the closed forms count it. Anything else is reported under ``"other"`` with its
+operator names, so a test can list what the closed forms leave out.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from costmodel.validation.build import build, example_input
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
-
-from costmodel.validation.build import build, example_input
 
 #: aten operator (overload packet name) -> op kind
 KINDS: dict[str, str] = {
@@ -63,7 +64,7 @@ class TrafficCounter(TorchDispatchMode):
     direction: str = "forward"
     totals: Counter = field(default_factory=Counter)
     other: Counter = field(default_factory=Counter)
-    grouped_conv_bytes: Counter = field(default_factory=Counter)
+    _last: str = ""
 
     def __post_init__(self) -> None:
         super().__init__()
@@ -75,10 +76,15 @@ class TrafficCounter(TorchDispatchMode):
             return out
         tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
         tensors += [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        if all(t.dim() == 0 for t in tensors):  # a step counter (batch norm's num_batches_tracked)
+            return out
         moved = sum(_nbytes(t) for t in tensors)
         kind = KINDS.get(name)
         if kind == "conv" and _groups(name, args) > 1:
             kind = "conv_depthwise"
+        if name == "sum" and self._last in ("mm", "bmm"):  # a linear layer's bias gradient
+            kind = "matmul"
+        self._last = name
         if kind is None:
             self.other[(name, self.direction)] += moved
         else:

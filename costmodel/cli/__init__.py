@@ -5,6 +5,8 @@
 ``costmodel crossover A B [C ...] --over FIELD [--range LO:HI] [--metric M] [--json]``
 ``costmodel fit MODEL --memory 80GiB [--optimizer adam] [--dtype float32] [--checkpoint] [--json]``
 ``costmodel validate [--device cpu|cuda] [--models ...] [--batch N] [--memory]``
+``costmodel calibrate [--device cpu|cuda] [--dtype fp32] [--threads N] [--output PATH]``
+``costmodel plan MODEL --device h100 --gpus 8 --batch 1024 --epochs 300 --dataset-size 1.28M [--json]``
 
 MODEL is a preset (``costmodel count resnet50``) or a family (``vit``, ``resnet``,
 ``convnext``, ``convnet``) whose fields are set with ``--set``. Errors are one line.
@@ -15,10 +17,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from costmodel.cli import compare, converge, count, crossover, fit, generate, validate
+from costmodel.cli import calibrate, compare, converge, count, crossover, fit, generate, plan, validate
 from costmodel.errors import CostModelError
 
-SUBCOMMANDS = (count, compare, crossover, fit, validate, generate, converge)
+SUBCOMMANDS = (count, compare, crossover, fit, plan, calibrate, validate, generate, converge)
 
 
 def build_parser() -> argparse.ArgumentParser:

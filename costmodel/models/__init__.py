@@ -35,7 +35,7 @@ _FAMILY_MODULES = {
 
 
 def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = FLOP_COUNTER,
-         divisible: bool = False) -> Cost:
+         divisible: bool = False, precision: Any = None) -> Cost:
     """Exact cost of one forward and backward pass of ``config`` on ``batch`` images.
 
     Parameters
@@ -49,6 +49,9 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     divisible : bool
         For symbolic image sizes: assume every stride divides the size it meets, giving
         floor-free polynomials (``Cost.is_polynomial`` tells which you got).
+    precision : Precision or its name, optional
+        Attach the memory trace of that precision (``"float32"``, ``"bfloat16"``, ...) and
+        count the traffic in its bytes (the ViT, ResNet, ConvNeXt and ConvNet families).
     """
     from costmodel.checks import as_size
 
@@ -57,7 +60,12 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
         known = ", ".join(c.__name__ for c in _FAMILY_MODULES)
         raise InvalidConfigError("config", type(config).__name__, f"is not a model config (known: {known})")
     batch = as_size("batch", batch)
-    return family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible)
+    extra = {}
+    if precision is not None:
+        from costmodel.precision import get_precision
+
+        extra["precision"] = get_precision(precision)
+    return family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible, **extra)
 
 
 __all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]

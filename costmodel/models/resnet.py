@@ -193,7 +193,8 @@ def basic_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, stride: 
         parts["downsample"] = shortcut(batch=batch, in_channels=in_channels, out_channels=planes, hw=hw,
                                        stride=stride, divisible=divisible, convention=convention,
                                        precision=precision, saves_input=not input_saved)
-    parts["add"] = residual_add(elements, convention)
+    parts["add"] = residual_add(elements, convention, precision=precision,
+                                grad_elements=batch * in_channels * hw[0] * hw[1])
     parts["relu"] = relu(elements, convention) + relu(elements, convention)
     branch = [conv1, bn1, relu1, conv2, bn2, relu2]
     return _residual(parts, branch, elements=elements, precision=precision,
@@ -234,7 +235,8 @@ def bottleneck_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, str
         parts["downsample"] = shortcut(batch=batch, in_channels=in_channels, out_channels=out_channels,
                                        hw=hw, stride=stride, divisible=divisible, convention=convention,
                                        precision=precision, saves_input=not input_saved)
-    parts["add"] = residual_add(elements, convention)
+    parts["add"] = residual_add(elements, convention, precision=precision,
+                                grad_elements=batch * in_channels * hw[0] * hw[1])
     parts["relu"] = relu(inner + elements, convention)
     branch = [conv1, bn1, relu1, conv2, bn2, relu2, conv3, bn3, relu3]
     return _residual(parts, branch, elements=elements, precision=precision,

@@ -31,6 +31,7 @@ from costmodel.ops.norm import layer_norm
 from costmodel.ops.pointwise import gelu, residual_add
 from costmodel.precision import FLOAT32, Precision
 from costmodel.trace import residual
+from costmodel.traffic import F32, Traffic, split_traffic
 
 ATTENTION_VARIANTS = ("full", "causal", "linformer", "performer")
 
@@ -153,8 +154,10 @@ def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], toke
         \mathrm{params} = (P^2 C d + d) + d + L d\,[\text{pos. emb.}]
 
     The image needs no gradient, so the patch conv's backward is its weight gradient only.
-    The class token is concatenated (no arithmetic); the position embedding is an add
-    over ``B L d`` values (``FULL`` only). Memory: the conv keeps the image (a 16-bit
+    The class token is concatenated (no arithmetic; traffic :func:`class_token_traffic`);
+    the position embedding is an add over ``B L d`` values (``FULL`` only; traffic: it
+    reads the stream and the table and writes the stream, and its backward sums the
+    stream's gradient over the batch into the table's). Memory: the conv keeps the image (a 16-bit
     copy under mixed precision); the concatenation with the float32 class token makes
     the token stream float32.
     """
@@ -164,12 +167,30 @@ def embedding_cost(config: ViTConfig, *, batch: Any, grid: tuple[Any, Any], toke
                               out_size=grid, kernel_size=config.patch_size, input_grad=False,
                               convention=convention, in_size=image, precision=precision,
                               input_role="float32"),
-        "class_token": Cost(params=config.width),
+        "class_token": Cost(params=config.width).with_traffic(class_token_traffic(
+            precision.compute_bytes if precision is not None else F32, batch=batch, tokens=tokens,
+            width=config.width)),
     }
     if config.position_embedding:
-        parts["pos_embed"] = residual_add(batch * tokens * config.width, convention) + Cost(
-            params=tokens * config.width)
+        stream, table = batch * tokens * config.width, tokens * config.width
+        parts["pos_embed"] = (residual_add(stream, convention) + Cost(params=table)).with_traffic(
+            Traffic.op("elementwise", forward=F32 * (2 * stream + table), backward=F32 * (stream + table)))
     return Cost.group(parts)
+
+
+def class_token_traffic(c: int, *, batch: Any, tokens: Any, width: Any) -> Traffic:
+    r"""Traffic of prepending the class token (``torch.cat``, float32 result) and of its gradient.
+
+    .. math::
+        Q_{fwd} = c\,B (L - 1) d + 4\,(B d + B L d), \qquad Q_{bwd} = 4\,(B d + d)
+
+    Forward reads the patch tokens and the expanded class token and writes the float32
+    stream; backward sums the class token's gradient over the batch (the patches'
+    gradient is a view of the stream's).
+    """
+    return Traffic.op("elementwise", forward=c * batch * (tokens - 1) * width + F32 * (batch * width
+                                                                                     + batch * tokens * width),
+                      backward=F32 * (batch * width + width))
 
 
 def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Convention,
@@ -181,7 +202,9 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
         \mathrm{params} = (3 d^2 + 3 d) + (d^2 + d) + \mathrm{core}
 
     ``qkv`` has torchvision's ``in_proj`` shape (``3d x d`` + bias), ``proj`` its
-    ``out_proj``. The core is :func:`~costmodel.ops.attention.softmax_attention` for
+    ``out_proj``; ``split`` (no arithmetic) cuts its output into ``q``, ``k``, ``v``, whose
+    gradients the backward pass concatenates (:func:`costmodel.traffic.split_traffic`).
+    The core is :func:`~costmodel.ops.attention.softmax_attention` for
     ``"full"`` and ``"causal"`` (a causal mask is counted as full attention, as
     FlopCounterMode counts it), :func:`~costmodel.ops.attention.linformer_attention` or
     :func:`~costmodel.ops.attention.performer_attention` (which has no fused kernel:
@@ -209,6 +232,8 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
     return Cost.group({
         "qkv": linear(rows=rows, in_features=d, out_features=3 * d, convention=convention,
                       precision=precision, input_role="float32"),
+        "split": Cost(traffic=split_traffic(precision.compute_bytes if precision is not None else F32,
+                                            elements=qkv_storage)),
         "core": core,
         "proj": linear(rows=rows, in_features=d, out_features=d, convention=convention, precision=precision,
                        saves_input=not shares_output),
@@ -311,5 +336,5 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
     })
 
 
-__all__ = ["ViTConfig", "ATTENTION_VARIANTS", "patch_grid", "embedding_cost", "attention_cost",
-           "mlp_cost", "block_cost", "cost"]
+__all__ = ["ViTConfig", "ATTENTION_VARIANTS", "patch_grid", "embedding_cost", "class_token_traffic",
+           "attention_cost", "mlp_cost", "block_cost", "cost"]

@@ -26,6 +26,7 @@ from costmodel.ops.dense import matmul
 from costmodel.ops.pointwise import softmax
 from costmodel.precision import Precision, op_trace, weight_copy
 from costmodel.trace import Trace
+from costmodel.traffic import F32, Traffic, attention_traffic
 
 
 def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_dim: Any,
@@ -46,7 +47,9 @@ def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_d
     mask (F17) is counted as full attention, as FlopCounterMode counts it: the dense
     kernels still compute the masked half. Under ``FULL`` the softmax over
     ``B h L_q L_kv`` scores is added. With a ``precision`` the cost carries the memory
-    trace of :func:`attention_trace`.
+    trace of :func:`attention_trace`. Traffic: fused, one ``attention`` kernel
+    (:func:`costmodel.traffic.attention_traffic`, on the ``scores`` part); explicit, two
+    ``bmm`` (:func:`costmodel.traffic.matmul_traffic`) and the softmax.
 
     Examples
     --------
@@ -54,13 +57,20 @@ def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_d
     119221248
     """
     bh = batch * heads  # a causal mask does not change the count
-    scores = matmul(batch=bh, n=q_len, k=head_dim, m=kv_len)
+    scores = matmul(batch=bh, n=q_len, k=head_dim, m=kv_len, precision=precision)
     if fused:  # the backward pass recomputes the scores
         scores += Cost(backward_flops=scores.forward_flops)
-    weighted = matmul(batch=bh, n=q_len, k=kv_len, m=head_dim)
+    weighted = matmul(batch=bh, n=q_len, k=kv_len, m=head_dim, precision=precision)
+    probabilities = softmax(bh * q_len * kv_len, convention, precision=precision)
+    if fused:  # one kernel: its traffic on the scores, its other parts of the same kind
+        c = precision.compute_bytes if precision is not None else F32
+        scores = scores.with_traffic(attention_traffic(c, batch=batch, heads=heads, q_len=q_len, kv_len=kv_len,
+                                                       head_dim=head_dim))
+        weighted = weighted.with_traffic(Traffic.op("attention", launches=0))
+        probabilities = probabilities.with_traffic(Traffic.op("attention", launches=0))
     cost = Cost.group({
         "scores": scores,
-        "softmax": softmax(bh * q_len * kv_len, convention),
+        "softmax": probabilities,
         "weighted_sum": weighted,
     })
     if precision is None:
@@ -150,7 +160,7 @@ def linformer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, r
     their heads without copying.
     """
     width = heads * head_dim
-    project = matmul(batch=batch, n=rank, k=tokens, m=width) + Cost(params=rank * tokens)  # E @ K
+    project = matmul(batch=batch, n=rank, k=tokens, m=width, precision=precision) + Cost(params=rank * tokens)
     # E @ K folds K^T (B, d, L) into (B d, L): a view of the qkv storage only when B = 1
     views = isinstance(batch, int) and batch == 1
     core = softmax_attention(batch=batch, heads=heads, q_len=tokens, kv_len=rank,
@@ -186,14 +196,15 @@ def performer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, f
     product). Queries and keys are scaled by ``d_k^{-1/4}`` first so that
     ``phi(q)^T phi(k)`` estimates ``exp(q^T k / sqrt(d_k))``. Linear in ``L``. No
     parameters. Under ``FULL`` the feature map's ``exp`` and the final division are
-    not counted (no rate for them in :mod:`costmodel.ops.pointwise`).
+    not counted (no rate for them in :mod:`costmodel.ops.pointwise`), nor is their
+    traffic (only the products').
     """
-    bh = batch * heads
-    features_q = matmul(batch=bh, n=tokens, k=head_dim, m=features, b_grad=False)
-    features_k = matmul(batch=bh, n=tokens, k=head_dim, m=features, b_grad=False)
-    kv = matmul(batch=bh, n=features, k=tokens, m=head_dim)
-    out = matmul(batch=bh, n=tokens, k=features, m=head_dim)
-    normaliser = matmul(batch=bh, n=tokens, k=features, m=1)
+    bh, p = batch * heads, precision
+    features_q = matmul(batch=bh, n=tokens, k=head_dim, m=features, b_grad=False, precision=p)
+    features_k = matmul(batch=bh, n=tokens, k=head_dim, m=features, b_grad=False, precision=p)
+    kv = matmul(batch=bh, n=features, k=tokens, m=head_dim, precision=p)
+    out = matmul(batch=bh, n=tokens, k=features, m=head_dim, precision=p)
+    normaliser = matmul(batch=bh, n=tokens, k=features, m=1, precision=p)
     cost = Cost.group({
         "features": features_q + features_k,
         "kv": kv,

@@ -22,6 +22,7 @@ from costmodel.cost import Cost
 from costmodel.errors import InvalidConfigError
 from costmodel.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.trace import Trace
+from costmodel.traffic import F32, conv2d_traffic
 
 
 def pair(field: str, value: Any) -> tuple[Any, Any]:
@@ -93,6 +94,9 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
         Whether the input needs a gradient (False for a network's first layer).
     in_size, precision, saves_input, input_role
         Memory (with ``precision`` and ``in_size`` given; see :func:`conv2d_trace`).
+        The cost's traffic is :func:`costmodel.traffic.conv2d_traffic` (a ``conv`` op, or
+        ``conv_depthwise`` when grouped) in the bytes of ``precision``'s compute dtype
+        (float32 without one); without ``in_size`` the input is taken as the output's size.
 
     Examples
     --------
@@ -118,7 +122,12 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
         trace = conv2d_trace(precision, inputs=batch * in_channels * in_size[0] * in_size[1],
                              outputs=batch * out_channels * ho * wo, weight=out_channels * per_group_in * kh * kw,
                              params=params, input_grad=input_grad, saves_input=saves_input, input_role=input_role)
-    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace)
+    hi, wi = in_size if in_size is not None else (ho, wo)
+    traffic = conv2d_traffic(precision.compute_bytes if precision is not None else F32,
+                             inputs=batch * in_channels * hi * wi, outputs=batch * out_channels * ho * wo,
+                             weight=out_channels * per_group_in * kh * kw, bias=out_channels if bias else 0,
+                             input_grad=input_grad, grouped=groups != 1)
+    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 
 def conv2d_trace(precision: Precision, *, inputs: Any, outputs: Any, weight: Any, params: Any,

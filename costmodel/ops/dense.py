@@ -17,14 +17,18 @@ from costmodel.cost import Cost
 from costmodel.ops.conv import autocast_casts
 from costmodel.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.trace import Trace
+from costmodel.traffic import F32, linear_traffic, matmul_traffic
 
 
-def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_grad: bool = True) -> Cost:
+def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_grad: bool = True,
+           precision: Precision | None = None) -> Cost:
     r"""Cost of ``batch`` products ``(n x k) @ (k x m)`` (``bmm``; ``mm`` when batch is 1).
 
     .. math:: F_{fwd} = 2\,b\,n k m, \qquad F_{bwd} = 2\,b\,n k m\,([a] + [b])
 
     where ``[a]``, ``[b]`` are 1 when that operand needs a gradient. No parameters.
+    Traffic: :func:`costmodel.traffic.matmul_traffic`, in the bytes of ``precision``'s
+    compute dtype (float32 without one).
 
     Examples
     --------
@@ -32,7 +36,9 @@ def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_gra
     59610624
     """
     fwd = 2 * batch * n * k * m
-    return Cost(forward_flops=fwd, backward_flops=fwd * (int(a_grad) + int(b_grad)))
+    c = precision.compute_bytes if precision is not None else F32
+    return Cost(forward_flops=fwd, backward_flops=fwd * (int(a_grad) + int(b_grad)),
+                traffic=matmul_traffic(c, batch=batch, n=n, k=k, m=m, a_grad=a_grad, b_grad=b_grad))
 
 
 def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
@@ -47,7 +53,8 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
 
     ``torch.nn.functional.linear`` on an ``(B, L, d)`` input flattens it to ``B L`` rows
     and calls ``addmm`` (``mm`` without bias), so ``N = B L``. With a ``precision`` the
-    cost carries the memory trace of :func:`linear_trace`.
+    cost carries the memory trace of :func:`linear_trace`; its traffic is
+    :func:`costmodel.traffic.linear_traffic` (float32 bytes without a ``precision``).
 
     Examples
     --------
@@ -64,7 +71,9 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
         trace = linear_trace(precision, rows=rows, in_features=in_features, out_features=out_features,
                              params=params, bias=bias, input_grad=input_grad, saves_input=saves_input,
                              input_role=input_role, input_storage=input_storage)
-    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace)
+    traffic = linear_traffic(precision.compute_bytes if precision is not None else F32, rows=rows,
+                             in_features=in_features, out_features=out_features, bias=bias, input_grad=input_grad)
+    return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 
 def linear_trace(precision: Precision, *, rows: Any, in_features: Any, out_features: Any, params: Any,

@@ -21,6 +21,7 @@ from costmodel.cost import Cost
 from costmodel.ops.pointwise import elementwise
 from costmodel.precision import Precision, op_trace, saved_input
 from costmodel.trace import Trace
+from costmodel.traffic import F32, norm_traffic
 
 
 def layer_norm(*, rows: Any, features: Any, affine: bool = True,
@@ -33,12 +34,14 @@ def layer_norm(*, rows: Any, features: Any, affine: bool = True,
     Memory (``NativeLayerNormBackward0``): the input (if this op is the first to save
     its storage) and the float32 mean and reciprocal standard deviation of every row;
     the output has the input's dtype (``input_role``). Transient: the output and input
-    gradients.
+    gradients. Traffic: :func:`costmodel.traffic.norm_traffic`.
     """
     params = 2 * features if affine else 0
     trace = norm_trace(precision, elements=rows * features, statistics=2 * rows, params=params,
                        saves_input=saves_input, role=input_role, largest=features if affine else 0)
-    return elementwise("layer_norm", rows * features, convention) + Cost(params=params, trace=trace)
+    traffic = norm_traffic("layer_norm", precision.bytes(input_role) if precision is not None else F32,
+                           elements=rows * features, statistics=2 * rows, params=params)
+    return elementwise("layer_norm", rows * features, convention) + Cost(params=params, trace=trace, traffic=traffic)
 
 
 def batch_norm(*, elements: Any, channels: Any, affine: bool = True,
@@ -51,12 +54,15 @@ def batch_norm(*, elements: Any, channels: Any, affine: bool = True,
     Memory (``NativeBatchNormBackward0``): the input (if first to save it) and the float32
     batch mean and inverse standard deviation per channel (the running statistics are
     buffers: :func:`RUNNING_STATS_BYTES`). Transient: the output and input gradients.
+    Traffic: :func:`costmodel.traffic.norm_traffic`.
     """
     params = 2 * channels if affine else 0
     trace = norm_trace(precision, elements=elements, statistics=2 * channels, params=params,
                        saves_input=saves_input, role=input_role, buffers=RUNNING_STATS_BYTES(channels),
                        largest=channels if affine else 0)
-    return elementwise("batch_norm", elements, convention) + Cost(params=params, trace=trace)
+    traffic = norm_traffic("batch_norm", precision.bytes(input_role) if precision is not None else F32,
+                           elements=elements, statistics=2 * channels, params=params)
+    return elementwise("batch_norm", elements, convention) + Cost(params=params, trace=trace, traffic=traffic)
 
 
 def RUNNING_STATS_BYTES(channels: Any) -> Any:  # noqa: N802 - a formula, named like a constant

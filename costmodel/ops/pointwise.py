@@ -29,6 +29,7 @@ from typing import Any
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
 from costmodel.precision import Precision, op_trace, saved_input
+from costmodel.traffic import ELEMENTWISE_ACCESSES, EMPTY, F32, elementwise_traffic, scale_traffic
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,12 +51,24 @@ RATES: dict[str, ElementwiseRate] = {
 }
 
 
-def elementwise(op: str, elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    """Cost of elementwise operator ``op`` (a key of :data:`RATES`) over ``elements`` values."""
+def elementwise(op: str, elements: Any, convention: Convention = FLOP_COUNTER, *, itemsize: Any = F32,
+                grad_elements: Any = None) -> Cost:
+    """Cost of elementwise operator ``op`` (a key of :data:`RATES`) over ``elements`` values.
+
+    Its traffic (under any convention) is :func:`costmodel.traffic.elementwise_traffic`
+    with ``itemsize`` bytes per value, for the ops of
+    :data:`costmodel.traffic.ELEMENTWISE_ACCESSES`; the other ops (norms, scales) attach
+    their own.
+    """
+    traffic = elementwise_traffic(op, itemsize, elements, grad_elements) if op in ELEMENTWISE_ACCESSES else EMPTY
     if not convention.count_elementwise:
-        return Cost()
+        return Cost(traffic=traffic)
     rate = RATES[op]
-    return Cost(forward_flops=rate.forward * elements, backward_flops=rate.backward * elements)
+    return Cost(forward_flops=rate.forward * elements, backward_flops=rate.backward * elements, traffic=traffic)
+
+
+def _itemsize(precision: Precision | None, role: str = "compute") -> Any:
+    return precision.bytes(role) if precision is not None else F32
 
 
 def relu(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,
@@ -67,7 +80,7 @@ def relu(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Pre
     :math:`2 b N` (the output and input gradients); without autograd :math:`b N` in
     place, else :math:`2 b N`.
     """
-    cost = elementwise("relu", elements, convention)
+    cost = elementwise("relu", elements, convention, itemsize=_itemsize(precision, role))
     if precision is None:
         return cost
     return cost.with_trace(op_trace(precision, saved=saved_input(precision, elements, role=role, owned=saves_output),
@@ -81,7 +94,7 @@ def gelu(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Pre
 
     Memory: ``GeluBackward0`` keeps the input (:math:`s = b N`); transient :math:`2 b N`.
     """
-    cost = elementwise("gelu", elements, convention)
+    cost = elementwise("gelu", elements, convention, itemsize=_itemsize(precision, role))
     if precision is None:
         return cost
     return cost.with_trace(op_trace(precision, saved=saved_input(precision, elements, role=role, owned=saves_input),
@@ -97,9 +110,10 @@ def layer_scale(elements: Any, channels: Any, convention: Convention = FLOP_COUN
     ``gamma`` (a parameter); the product is float32 (``gamma`` is float32, so mixed
     precision promotes). Transient: the float32 output gradient, the gradient of ``x``
     and the float32 product ``g x`` that is summed into ``gamma``'s gradient:
-    :math:`t = 4N + b_c N + 4N`.
+    :math:`t = 4N + b_c N + 4N`. Traffic: :func:`costmodel.traffic.scale_traffic`.
     """
     cost = elementwise("mul", elements, convention) + Cost(params=channels)
+    cost = cost.with_traffic(scale_traffic(_itemsize(precision), elements=elements, channels=channels))
     if precision is None:
         return cost
     c = precision.compute_bytes
@@ -107,14 +121,20 @@ def layer_scale(elements: Any, channels: Any, convention: Convention = FLOP_COUN
                                     transient=(8 + c) * elements, largest=channels, live=(4 + c) * elements))
 
 
-def softmax(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
+def softmax(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None) -> Cost:
     r"""Softmax :math:`e^{x_i - \max x} / \sum_j e^{x_j - \max x}` over ``elements`` values in total."""
-    return elementwise("softmax", elements, convention)
+    return elementwise("softmax", elements, convention, itemsize=_itemsize(precision))
 
 
-def residual_add(elements: Any, convention: Convention = FLOP_COUNTER) -> Cost:
-    """Residual connection ``x + f(x)`` over ``elements`` values (F4)."""
-    return elementwise("add", elements, convention)
+def residual_add(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,
+                 role: str = "compute", grad_elements: Any = None) -> Cost:
+    """Residual connection ``x + f(x)`` over ``elements`` values (F4).
+
+    Traffic: the add, and in the backward pass the add of the two gradients that meet
+    where the skip branches off (3 values per element each way; ``grad_elements`` values
+    there when the block's input differs in size from its output).
+    """
+    return elementwise("add", elements, convention, itemsize=_itemsize(precision, role), grad_elements=grad_elements)
 
 
 __all__ = ["ElementwiseRate", "RATES", "elementwise", "relu", "gelu", "softmax", "residual_add", "layer_scale"]

@@ -13,6 +13,7 @@ from typing import Any
 from costmodel.conventions import FLOP_COUNTER, Convention
 from costmodel.cost import Cost
 from costmodel.precision import Precision, op_trace, saved_input
+from costmodel.traffic import F32, max_pool_traffic, mean_pool_traffic
 
 
 def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_COUNTER,
@@ -22,11 +23,15 @@ def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_
 
     Memory (``MaxPool2DWithIndicesBackward0``, with ``inputs`` and a ``precision``): the
     input (if this op is the first to save it) and one int64 index per output,
-    :math:`s = b N_{in} + 8 N_{out}`; transient :math:`b (N_{out} + N_{in})`.
+    :math:`s = b N_{in} + 8 N_{out}`; transient :math:`b (N_{out} + N_{in})`. Traffic (with
+    ``inputs``): :func:`costmodel.traffic.max_pool_traffic`.
     """
     cost = Cost()
     if convention.count_elementwise:
         cost = Cost(forward_flops=outputs * (kernel_size**2 - 1), backward_flops=outputs)
+    if inputs is not None:
+        width = precision.bytes(role) if precision is not None else F32
+        cost = cost.with_traffic(max_pool_traffic(width, inputs=inputs, outputs=outputs))
     if precision is None or inputs is None:
         return cost
     width = precision.bytes(role)
@@ -44,15 +49,17 @@ def avg_pool2d(*, outputs: Any, window: Any, convention: Convention = FLOP_COUNT
     Memory: global pooling (a ``mean``) keeps nothing; ``nn.AvgPool2d`` keeps its input
     (``saves_input``), :math:`s = b N_{in}`. Transient :math:`b (N_{out} + N_{in})`;
     ``inputs`` is :math:`N_{in}` (default :math:`N_{out} \cdot` ``window``, exact for global
-    pooling; a 2x2 pool of an odd-sized map drops the last row or column).
+    pooling; a 2x2 pool of an odd-sized map drops the last row or column). Traffic:
+    :func:`costmodel.traffic.mean_pool_traffic`.
     """
     cost = Cost()
     if convention.count_elementwise:
         cost = Cost(forward_flops=outputs * window, backward_flops=outputs * window)
+    inputs = outputs * window if inputs is None else inputs
+    width = precision.bytes(role) if precision is not None else F32
+    cost = cost.with_traffic(mean_pool_traffic(width, inputs=inputs, outputs=outputs))
     if precision is None:
         return cost
-    width = precision.bytes(role)
-    inputs = outputs * window if inputs is None else inputs
     return cost.with_trace(op_trace(precision, saved=saved_input(precision, inputs, role=role, owned=saves_input),
                                     transient=width * (outputs + inputs), live=width * (outputs + inputs)))
 

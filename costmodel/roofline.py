@@ -1,0 +1,383 @@
+"""Per-op roofline time with op-class efficiencies, and the device profiles that hold them.
+
+The time of one kernel (one op, one direction) is the roofline bound
+
+.. math:: t = \\max\\left(\\frac{F}{R_F},\\ \\frac{Q}{R_Q}\\right) + t_0
+
+with ``F`` its FLOPs, ``Q`` the bytes it reads and writes, ``R_F`` and ``R_Q`` the
+*achievable* compute rate and bandwidth of its op kind and direction, and ``t_0`` a
+fixed per-kernel overhead (launch, dispatch). Williams, Waterman & Patterson, "Roofline:
+an insightful visual performance model for multicore architectures", CACM 52(4), 2009.
+
+Op kinds and the class each falls back to when a profile has no rate of its own for it:
+
+==================  =============  ===============================================
+kind                class          ops
+==================  =============  ===============================================
+``matmul``          matmul         linear layers, ``bmm``
+``attention``       matmul         fused scaled-dot-product attention
+``conv``            conv           dense convolutions
+``conv_depthwise``  conv           grouped / depthwise convolutions
+``elementwise``     elementwise    activations, residual adds, scaling
+``batch_norm``      elementwise    batch norm (training mode)
+``layer_norm``      elementwise    layer norm
+``pool``            elementwise    max / average pooling
+``optimizer_*``     elementwise    the update of SGD, momentum SGD, Adam or AdamW
+==================  =============  ===============================================
+
+A :class:`DeviceProfile` holds the rates. Calibrated ones are measured by
+``costmodel calibrate`` (:mod:`costmodel.calibrate`) and saved as JSON under
+:func:`profile_dir`; for a device that was never calibrated, :func:`profile_for`
+derives rates from its datasheet (:mod:`costmodel.hardware`) times the
+:data:`DEFAULT_EFFICIENCY` fractions, each of which is an assumption stated with its
+reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.hardware import CPU, DeviceSpec, canonical_dtype, get_device
+
+#: op kind -> op class (the rate used when a profile has none for the kind itself)
+KIND_CLASS: dict[str, str] = {
+    "matmul": "matmul", "attention": "matmul",
+    "conv": "conv", "conv_depthwise": "conv",
+    "elementwise": "elementwise", "batch_norm": "elementwise", "layer_norm": "elementwise",
+    "pool": "elementwise", "optimizer_sgd": "elementwise", "optimizer_momentum": "elementwise",
+    "optimizer_adam": "elementwise", "optimizer_adamw": "elementwise",
+}
+OP_CLASSES: tuple[str, ...] = ("matmul", "conv", "elementwise")
+DIRECTIONS: tuple[str, ...] = ("forward", "backward")
+
+#: Fractions of datasheet peaks assumed achievable on a GPU that was never calibrated.
+#: Each is an assumption, stated with its reason; ``costmodel calibrate`` replaces them.
+DEFAULT_EFFICIENCY: dict[str, tuple[float, str]] = {
+    "matmul": (0.70, "Dao, 'FlashAttention-2', 2023, Sec. 1: optimized GEMM reaches up to 80-90% of the "
+                     "theoretical maximum; 0.70 allows for the smaller GEMMs of vision models (assumption)"),
+    "attention": (0.50, "Dao, 'FlashAttention-2', 2023, abstract: 50-73% of the theoretical maximum FLOP/s on "
+                        "A100; the lower end (assumption)"),
+    "conv": (0.50, "assumption: cuDNN convolutions of ImageNet models run below large-GEMM efficiency "
+                   "(small channel counts, layout transforms); not from a measurement"),
+    "elementwise_flops": (0.50, "assumption: elementwise arithmetic on CUDA cores at half the fp32 peak"),
+    "bandwidth": (0.80, "assumption: streaming kernels reach about 80% of peak DRAM bandwidth "
+                        "(STREAM-like copy/scale kernels)"),
+    "overhead_s": (5e-6, "assumption: about 5 us of launch and framework overhead per kernel"),
+}
+
+
+class ProfileNotFoundError(CostModelError, FileNotFoundError):
+    """No calibrated profile for a device that needs one (``"cpu"``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rate:
+    """Achievable compute rate (flop/s) and bandwidth (byte/s) of one op kind in one direction.
+
+    ``flops`` may be ``inf`` for a kind whose time is all traffic (e.g. pooling).
+    """
+
+    flops: float
+    bandwidth: float
+
+    def __post_init__(self) -> None:
+        for name in ("flops", "bandwidth"):
+            value = float(getattr(self, name))
+            if not value > 0:
+                raise InvalidConfigError(name, value, "an achievable rate must be positive")
+            object.__setattr__(self, name, value)
+
+    def time(self, flops: float, nbytes: float) -> float:
+        r"""Roofline time :math:`\max(F / R_F, Q / R_Q)` in seconds (no overhead)."""
+        return max(flops / self.flops, nbytes / self.bandwidth)
+
+    def bound(self, flops: float, nbytes: float) -> str:
+        """``"compute"`` or ``"memory"``: which term of :meth:`time` is larger."""
+        return "compute" if flops / self.flops >= nbytes / self.bandwidth else "memory"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceProfile:
+    """Achievable rates of one device for one compute dtype.
+
+    Parameters
+    ----------
+    device : str
+        Device name (``"cpu"`` or a :mod:`costmodel.hardware` name).
+    dtype : str
+        Compute dtype the rates are for (``fp32``, ``bf16``, ...).
+    rates : mapping kind or class -> {"forward": Rate, "backward": Rate}
+    overhead_s : float
+        Fixed time per kernel launch.
+    source : str
+        Where the numbers come from (a calibration run, or datasheet x default efficiencies).
+    threads : int or None
+        CPU threads the calibration used (predictions hold for the same count).
+    clock : {"wall", "cpu"}
+        What the calibration timed: wall-clock time, or process CPU time (used on a shared
+        machine with one thread, where CPU time is the uncontended wall time).
+    memory, memory_bandwidth, peak_flops : float or None
+        Capacity (byte), best measured bandwidth (byte/s) and best matmul rate (flop/s):
+        what :meth:`spec` reports for a calibrated CPU.
+    measurements : list of dict
+        The raw microbenchmark records of a calibration.
+    """
+
+    device: str
+    dtype: str = "fp32"
+    rates: Mapping[str, Mapping[str, Rate]]
+    overhead_s: float = 0.0
+    source: str = ""
+    threads: int | None = None
+    clock: str = "wall"
+    memory: float | None = None
+    memory_bandwidth: float | None = None
+    peak_flops: float | None = None
+    created: str = ""
+    measurements: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dtype", canonical_dtype(self.dtype))
+        rates: dict[str, dict[str, Rate]] = {}
+        for kind, by_direction in self.rates.items():
+            if kind not in KIND_CLASS and kind not in OP_CLASSES:
+                raise UnknownPresetError("op kind", kind, [*KIND_CLASS, *OP_CLASSES])
+            rates[kind] = {}
+            for direction, rate in by_direction.items():
+                if direction not in DIRECTIONS:
+                    raise InvalidConfigError(f"rates.{kind}", direction, "direction must be forward or backward")
+                rates[kind][direction] = rate if isinstance(rate, Rate) else Rate(**rate)
+        object.__setattr__(self, "rates", rates)
+        if self.overhead_s < 0:
+            raise InvalidConfigError("overhead_s", self.overhead_s, "must be >= 0")
+        if self.clock not in ("wall", "cpu"):
+            raise InvalidConfigError("clock", self.clock, "must be 'wall' or 'cpu'")
+        object.__setattr__(self, "measurements", tuple(self.measurements))
+
+    def rate(self, kind: str, direction: str = "forward") -> Rate:
+        """The rate of op ``kind`` in ``direction``: its own, else its class's, else forward's."""
+        if kind not in KIND_CLASS:
+            raise UnknownPresetError("op kind", kind, KIND_CLASS)
+        for key in (kind, KIND_CLASS[kind]):
+            by_direction = self.rates.get(key)
+            if by_direction:
+                return by_direction.get(direction) or by_direction.get("forward") or next(iter(by_direction.values()))
+        raise InvalidConfigError("profile", self.device, f"has no rate for op kind {kind!r} or its class "
+                                                         f"{KIND_CLASS[kind]!r}")
+
+    def op_time(self, kind: str, direction: str, flops: float, nbytes: float, launches: float = 1.0) -> float:
+        r"""Roofline time of one op: :math:`\max(F/R_F, Q/R_Q) + n\,t_0`."""
+        return self.rate(kind, direction).time(flops, nbytes) + launches * self.overhead_s
+
+    def spec(self) -> DeviceSpec:
+        """A :class:`DeviceSpec` of a calibrated device: measured, not published, numbers."""
+        if self.peak_flops is None or self.memory_bandwidth is None or self.memory is None:
+            return get_device(self.device)
+        note = f"measured by costmodel calibrate ({self.source}); achievable, not a datasheet peak"
+        return DeviceSpec(name=self.device, description=f"{self.device} as calibrated", kind="cpu" if self.device == CPU
+                          else "gpu", peak_flops={self.dtype: f"{self.peak_flops} flop/s"},
+                          memory_bandwidth=f"{self.memory_bandwidth} byte/s", memory=f"{self.memory} byte",
+                          sources={"peak_flops": note, "memory_bandwidth": note, "memory": "os.sysconf / device query"})
+
+    # -- JSON ---------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device, "dtype": self.dtype, "source": self.source, "created": self.created,
+            "threads": self.threads, "clock": self.clock, "overhead_s": self.overhead_s,
+            "memory": self.memory, "memory_bandwidth": self.memory_bandwidth, "peak_flops": self.peak_flops,
+            "rates": {k: {d: {"flops": _finite(r.flops), "bandwidth": r.bandwidth} for d, r in v.items()}
+                      for k, v in self.rates.items()},
+            "measurements": list(self.measurements),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DeviceProfile:
+        try:
+            rates = {k: {d: Rate(flops=_inf(r["flops"]), bandwidth=r["bandwidth"]) for d, r in v.items()}
+                     for k, v in data["rates"].items()}
+            return cls(device=data["device"], dtype=data.get("dtype", "fp32"), rates=rates,
+                       overhead_s=float(data.get("overhead_s", 0.0)), source=data.get("source", ""),
+                       threads=data.get("threads"), clock=data.get("clock", "wall"), memory=data.get("memory"),
+                       memory_bandwidth=data.get("memory_bandwidth"), peak_flops=data.get("peak_flops"),
+                       created=data.get("created", ""), measurements=tuple(data.get("measurements", ())))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidConfigError("profile", "JSON", f"has an unexpected shape: {exc}") from exc
+
+
+def _finite(x: float) -> float | None:
+    return None if math.isinf(x) else x
+
+
+def _inf(x: float | None) -> float:
+    return math.inf if x is None else float(x)
+
+
+# -- profiles on disk --------------------------------------------------------------------
+def profile_dir() -> Path:
+    """Where calibrated profiles live: ``$COSTMODEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/costmodel``,
+    else ``~/.cache/costmodel``."""
+    if os.environ.get("COSTMODEL_CACHE_DIR"):
+        return Path(os.environ["COSTMODEL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "costmodel"
+
+
+def profile_path(device: str, dtype: str = "fp32") -> Path:
+    """The default file of the profile of ``device`` for ``dtype``."""
+    return profile_dir() / f"profile-{device.lower()}-{canonical_dtype(dtype)}.json"
+
+
+def save_profile(profile: DeviceProfile, path: str | Path | None = None) -> Path:
+    """Write ``profile`` as JSON (atomically); returns the path."""
+    target = Path(path) if path is not None else profile_path(profile.device, profile.dtype)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(profile.to_json(), handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_profile(device: str = CPU, dtype: str = "fp32", path: str | Path | None = None) -> DeviceProfile:
+    """The calibrated profile of ``device`` (from ``path`` or :func:`profile_path`)."""
+    target = Path(path) if path is not None else profile_path(device, dtype)
+    if not target.exists():
+        raise ProfileNotFoundError(
+            f"no calibrated profile for device {device!r} ({canonical_dtype(dtype)}) at {target}: "
+            f"run `costmodel calibrate{_dtype_flag(dtype)}`"
+            f" first (or pass --profile PATH)")
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidConfigError("profile", str(target), f"is not valid JSON ({exc.msg}); recalibrate") from exc
+    return DeviceProfile.from_json(data)
+
+
+def _dtype_flag(dtype: str) -> str:
+    name = canonical_dtype(dtype)
+    return "" if name == "fp32" else f" --dtype {name}"
+
+
+def spec_profile(spec: DeviceSpec, dtype: str = "fp32") -> DeviceProfile:
+    """Rates from a datasheet: peak x :data:`DEFAULT_EFFICIENCY` (no calibration).
+
+    Matmul-type kinds run at the ``dtype`` peak (Tensor Cores where the device has them),
+    elementwise arithmetic at the fp32 peak, and every kind's traffic at the assumed
+    fraction of the DRAM bandwidth.
+    """
+    dtype = canonical_dtype(dtype)
+    peak = spec.peak(dtype).to("flop/s").magnitude
+    fp32 = spec.peak("fp32").to("flop/s").magnitude if "fp32" in spec.peak_flops else peak
+    bandwidth = DEFAULT_EFFICIENCY["bandwidth"][0] * spec.memory_bandwidth.to("byte/s").magnitude
+
+    def both(rate: Rate) -> dict[str, Rate]:
+        return {"forward": rate, "backward": rate}
+
+    rates = {
+        "matmul": both(Rate(flops=DEFAULT_EFFICIENCY["matmul"][0] * peak, bandwidth=bandwidth)),
+        "attention": both(Rate(flops=DEFAULT_EFFICIENCY["attention"][0] * peak, bandwidth=bandwidth)),
+        "conv": both(Rate(flops=DEFAULT_EFFICIENCY["conv"][0] * peak, bandwidth=bandwidth)),
+        "elementwise": both(Rate(flops=DEFAULT_EFFICIENCY["elementwise_flops"][0] * fp32, bandwidth=bandwidth)),
+    }
+    return DeviceProfile(device=spec.name, dtype=dtype, rates=rates, overhead_s=DEFAULT_EFFICIENCY["overhead_s"][0],
+                         source=f"{spec.description or spec.name} datasheet x default efficiencies (not calibrated)",
+                         memory=spec.memory.to("byte").magnitude,
+                         memory_bandwidth=spec.memory_bandwidth.to("byte/s").magnitude, peak_flops=peak)
+
+
+def profile_for(device: str | DeviceSpec, dtype: str = "fp32", path: str | Path | None = None) -> DeviceProfile:
+    """The profile predictions use: ``path``, else a calibrated file, else the datasheet's.
+
+    ``"cpu"`` has no datasheet: without a calibration it is a :class:`ProfileNotFoundError`
+    telling the user to run ``costmodel calibrate``.
+    """
+    if path is not None:
+        return load_profile(path=path)
+    name = device.name if isinstance(device, DeviceSpec) else str(device).strip().lower()
+    if name == CPU:
+        return load_profile(CPU, dtype)
+    spec = get_device(device)
+    calibrated = profile_path(spec.name, dtype)
+    if calibrated.exists():
+        return load_profile(spec.name, dtype)
+    return spec_profile(spec, dtype)
+
+
+# -- summing ops -------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Op:
+    """One op (one kind, one direction) of a step: its FLOPs, bytes moved and kernel launches."""
+
+    path: str
+    kind: str
+    direction: str
+    flops: float
+    bytes: float
+    launches: float = 1.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpTime:
+    """An :class:`Op` timed on a profile: seconds and which roof bounds it."""
+
+    op: Op
+    seconds: float
+    bound: str
+
+
+@dataclass(frozen=True)
+class RooflineTime:
+    """Per-op roofline times of a list of ops, and their sums."""
+
+    ops: tuple[OpTime, ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(t.seconds for t in self.ops)
+
+    def by(self, key: str) -> dict[str, float]:
+        """Seconds summed by ``"kind"``, ``"direction"``, ``"bound"`` or ``"class"``."""
+        out: dict[str, float] = {}
+        for t in self.ops:
+            if key == "bound":
+                name = t.bound
+            elif key == "class":
+                name = KIND_CLASS[t.op.kind]
+            else:
+                name = getattr(t.op, key)
+            out[name] = out.get(name, 0.0) + t.seconds
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    @property
+    def bottleneck(self) -> str:
+        """``"compute"`` or ``"memory bandwidth"``: the roof that bounds most of the time."""
+        bounds = self.by("bound")
+        return "compute" if bounds.get("compute", 0.0) >= bounds.get("memory", 0.0) else "memory bandwidth"
+
+
+def time_ops(ops: Iterable[Op], profile: DeviceProfile) -> RooflineTime:
+    r"""Roofline time of every op: :math:`\max(F/R_F, Q/R_Q) + n\,t_0` with the op's own rate."""
+    timed = []
+    for op in ops:
+        rate = profile.rate(op.kind, op.direction)
+        seconds = rate.time(op.flops, op.bytes) + op.launches * profile.overhead_s
+        timed.append(OpTime(op=op, seconds=seconds, bound=rate.bound(op.flops, op.bytes)))
+    return RooflineTime(tuple(timed))
+
+
+__all__ = ["KIND_CLASS", "OP_CLASSES", "DIRECTIONS", "DEFAULT_EFFICIENCY", "Rate", "DeviceProfile", "Op", "OpTime",
+           "RooflineTime", "ProfileNotFoundError", "profile_dir", "profile_path", "save_profile", "load_profile",
+           "spec_profile", "profile_for", "time_ops"]

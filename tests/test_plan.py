@@ -1,0 +1,246 @@
+"""Training plans: step time from per-op rooflines, time to train, memory per GPU, errors, the CLI,
+closed-form traffic against the bytes real kernels move, and a published throughput anchor."""
+
+import json
+import math
+
+import pytest
+
+from costmodel.cli import main
+from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.models.convnext import ConvNeXtConfig
+from costmodel.models.presets import get_preset
+from costmodel.models.resnet import ResNetConfig
+from costmodel.models.vit import ViTConfig
+from costmodel.plan import model_ops, parse_count, plan, step_time
+from costmodel.roofline import DeviceProfile, Rate, save_profile
+
+SMALL = {
+    "resnet": ResNetConfig(block="bottleneck", layers=(1, 2), width=8, image_size=32, num_classes=10),
+    "vit": ViTConfig(image_size=32, patch_size=8, width=32, depth=2, heads=2, num_classes=10),
+    "convnext": ConvNeXtConfig(dims=(8, 16), depths=(1, 2), image_size=32, num_classes=10),
+}
+
+
+def flat_profile(flops=1e9, bandwidth=1e9, overhead=0.0, device="cpu"):
+    """Every kind at the same rates (the classes carry them to every kind)."""
+    rate = {"forward": Rate(flops=flops, bandwidth=bandwidth), "backward": Rate(flops=flops, bandwidth=bandwidth)}
+    return DeviceProfile(device=device, rates={"matmul": rate, "conv": rate, "elementwise": rate},
+                         overhead_s=overhead, memory=64e9, memory_bandwidth=bandwidth, peak_flops=flops,
+                         threads=1, clock="cpu", source="test profile")
+
+
+@pytest.mark.parametrize("text, value", [("1.28M", 1_280_000), ("50k", 50_000), ("1e6", 10**6), ("1281167", 1281167),
+                                         (60000, 60000)])
+def test_parse_count(text, value):
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["1.5", "-3", "lots", "0", "1.2345k"])
+def test_parse_count_rejects_non_counts(text):
+    with pytest.raises(InvalidConfigError, match="dataset_size"):
+        parse_count(text)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"device": "h10"}, UnknownPresetError, "unknown device 'h10'. Did you mean h100"),
+    ({"gpus": 0}, InvalidConfigError, "gpus=0: must be at least 1"),
+    ({"gpus": 16, "batch": 1000}, InvalidConfigError, "batch=1000: must be divisible by the GPU count 16"),
+    ({"price": "2.50"}, InvalidConfigError, "needs a currency"),
+    ({"dtype": "fp12"}, UnknownPresetError, "unknown dtype"),
+    ({"strategy": "zero5"}, UnknownPresetError, "unknown sharding strategy"),
+    ({"epochs": 0}, InvalidConfigError, "epochs=0"),
+    ({"dataset_size": "many"}, InvalidConfigError, "dataset_size='many'"),
+    ({"device": "v100", "dtype": "bf16"}, InvalidConfigError, "v100 has no published bf16 rate"),
+])
+def test_bad_plans_are_clear_errors(kwargs, error, message):
+    args = {"device": "h100", "batch": 1024, "gpus": 1, **kwargs}
+    with pytest.raises(error, match=message):
+        plan("resnet50", **args)
+
+
+def test_cpu_device_needs_a_calibration_or_a_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="costmodel calibrate"):
+        plan("resnet18", device="cpu", batch=8)
+
+
+# -- traffic: the closed forms against the bytes the real kernels move ---------------------
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_traffic_equals_the_bytes_of_every_kernel(name):
+    """Per op kind and direction, the closed-form bytes equal the sum over the aten kernels of
+    one real forward and backward pass (arguments read once, results written once)."""
+    from costmodel.models import cost
+    from costmodel.validation.traffic import measure_traffic
+
+    config, batch = SMALL[name], 3
+    predicted: dict = {}
+    for _, leaf in cost(config, batch=batch, convention="full").leaves():
+        if leaf.traffic.kind:
+            for direction in ("forward", "backward"):
+                key = (leaf.traffic.kind, direction)
+                predicted[key] = predicted.get(key, 0) + int(getattr(leaf.traffic, direction))
+    measured = measure_traffic(config, batch)
+    assert {k: v for k, v in predicted.items() if v} == dict(measured.totals)
+    # what the closed forms leave out: the head's token selection (ViT), layout copies (ConvNeXt)
+    assert {op for op, _ in measured.other} <= {"select_backward", "clone", "copy_", "as_strided_"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["resnet50", "vit_b_16", "convnext_tiny"])
+def test_traffic_of_presets_equals_the_kernels(preset):
+    from costmodel.models import cost
+    from costmodel.validation.traffic import measure_traffic
+
+    measured = measure_traffic(get_preset(preset), 2).totals
+    c = cost(get_preset(preset), batch=2, convention="full")
+    for kind in {k for k, _ in measured}:
+        for direction in ("forward", "backward"):
+            total = sum(int(getattr(leaf.traffic, direction)) for _, leaf in c.leaves() if leaf.traffic.kind == kind)
+            assert total == measured[(kind, direction)], (kind, direction)
+
+
+def test_bf16_traffic_halves_the_activation_bytes():
+    from costmodel.models import cost
+
+    config = SMALL["resnet"]
+    fp32 = cost(config, batch=4, convention="full", precision="float32").part("layer1/block0/conv2").traffic
+    bf16 = cost(config, batch=4, convention="full", precision="bfloat16").part("layer1/block0/conv2").traffic
+    assert bf16.forward * 2 == fp32.forward and bf16.kind == "conv"
+
+
+# -- step time --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_leaf_is_an_op_and_every_flop_is_timed(name):
+    from costmodel.models import cost
+
+    ops = model_ops(SMALL[name], batch=2)
+    full = cost(SMALL[name], batch=2, convention="full")
+    assert sum(o.flops for o in ops if o.direction == "forward") == int(full.forward_flops)
+    assert sum(o.flops for o in ops if o.direction == "backward") == int(full.backward_flops)
+    assert sum(o.bytes for o in ops) == int(full.traffic.total)
+
+
+def test_compute_only_roofline_is_training_flops_over_the_rate():
+    # infinite bandwidth: t = (forward + backward FLOPs, full convention) / R
+    from costmodel.models import cost
+
+    config = SMALL["vit"]
+    st = step_time(config, batch=4, profile=flat_profile(flops=1e9, bandwidth=1e30))
+    flops = int(cost(config, batch=4, convention="full").training_flops)
+    assert st.seconds == pytest.approx(flops / 1e9)
+    assert st.bottleneck == "compute"
+
+
+def test_memory_only_roofline_is_bytes_over_the_bandwidth():
+    # infinite compute: t = (model traffic + AdamW's 7 float32 values per parameter) / bandwidth
+    from costmodel.models import cost
+
+    config = SMALL["resnet"]
+    c = cost(config, batch=4, convention="full")
+    st = step_time(config, batch=4, profile=flat_profile(flops=1e30, bandwidth=1e9), optimizer="adamw")
+    assert st.seconds == pytest.approx((int(c.traffic.total) + 7 * 4 * int(c.params)) / 1e9)
+    assert st.optimizer_s == pytest.approx(7 * 4 * int(c.params) / 1e9)
+    assert st.bottleneck == "memory bandwidth"
+
+
+def test_step_time_scales_with_the_rates_and_the_overhead():
+    config = SMALL["convnext"]
+    slow = step_time(config, batch=2, profile=flat_profile(flops=1e9, bandwidth=1e9))
+    fast = step_time(config, batch=2, profile=flat_profile(flops=2e9, bandwidth=2e9))
+    assert fast.seconds == pytest.approx(slow.seconds / 2)
+    late = step_time(config, batch=2, profile=flat_profile(flops=1e9, bandwidth=1e9, overhead=1e-3))
+    # one launch per op, direction and repetition: stem (conv, norm) 2, stage 0: one block of
+    # 7 ops (dwconv, norm, pwconv1, act, pwconv2, layer_scale, residual), downsample 2,
+    # stage 1: two blocks, head (pool, norm, fc) 3: 2 + 7 + 2 + 14 + 3 = 28, both directions
+    assert late.seconds - slow.seconds == pytest.approx(2 * 28 * 1e-3)
+
+
+# -- plans ------------------------------------------------------------------------------
+@pytest.fixture
+def cpu_profile(tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    save_profile(flat_profile(flops=5e10, bandwidth=1e10))
+    return tmp_path
+
+
+def test_cli_plan_json_on_the_calibrated_cpu(cpu_profile, capsys):
+    code = main(["plan", "resnet18", "--device", "cpu", "--batch", "32", "--epochs", "2", "--dataset-size", "1000",
+                 "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["device"] == "cpu" and data["gpus"] == 1
+    assert data["steps_per_epoch"] == math.ceil(1000 / 32) == 32 and data["total_steps"] == 64
+    assert data["train_time_s"] == pytest.approx(64 * data["step_time_s"])
+    assert data["step_time_s"] == pytest.approx(data["forward_s"] + data["backward_s"] + data["optimizer_s"])
+    from costmodel.memory import training_memory
+
+    peak = training_memory(get_preset("resnet18"), batch=32, optimizer="adamw").evaluate().peak
+    assert data["memory_per_gpu_bytes"]["total"] == pytest.approx(peak)  # one device: the memory model's peak
+    assert data["fits"] is True and data["cost"] is None
+
+
+def test_cli_plan_prints_the_table(cpu_profile, capsys):
+    code = main(["plan", "vit_ti_16", "--device", "cpu", "--batch", "8", "--price", "0.10 EUR/h"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for text in ("time per step", "time to train", "memory per GPU", "fits", "bottleneck", "EUR", "matmul"):
+        assert text in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plan", "resnet50", "--device", "h10", "--batch", "8"], "unknown device 'h10'"),
+    (["plan", "resnet50", "--device", "h100", "--gpus", "0", "--batch", "8"], "gpus=0"),
+    (["plan", "resnet50", "--device", "h100", "--gpus", "3", "--batch", "8"], "divisible by the GPU count 3"),
+    (["plan", "resnet50", "--device", "h100", "--batch", "8", "--price", "2.5"], "needs a currency"),
+])
+def test_cli_plan_errors_are_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_data_parallel_plan_hand_checked():
+    one = plan("resnet50", device="a100", gpus=1, batch=64, dataset_size="1.28M")
+    eight = plan("resnet50", device="a100", gpus=8, batch=512, dataset_size="1.28M", strategy="ddp")
+    # the same per-GPU work; the all-reduce of float32 gradients over NVLink, 300 GB/s each way
+    assert eight.per_gpu_batch == 64 and eight.step.forward_s == pytest.approx(one.step.forward_s)
+    assert eight.step.communication_s == pytest.approx(2 * 7 / 8 * 4 * 25_557_032 / 300e9)
+    assert eight.step.exposed_communication_s == 0.0  # hidden behind the backward pass
+    assert eight.steps_per_epoch == 2500 and eight.gpu_hours == pytest.approx(8 * eight.train_time_s / 3600)
+    sharded = plan("resnet50", device="a100", gpus=8, batch=512, strategy="fsdp")
+    assert sharded.memory.total < eight.memory.total
+    assert sharded.memory.optimizer == pytest.approx(eight.memory.optimizer / 8)
+
+
+def test_a_slow_link_makes_communication_the_bottleneck():
+    from costmodel.hardware import DeviceSpec, register_device, unregister_device
+
+    register_device(DeviceSpec(name="slow_link_gpu", peak_flops={"fp32": "100 TFLOP/s"}, memory_bandwidth="2 TB/s",
+                               memory="40 GB", interconnect_bandwidth="0.2 GB/s"))
+    try:
+        p = plan("resnet50", device="slow_link_gpu", gpus=4, batch=128, price="$3/h")
+    finally:
+        unregister_device("slow_link_gpu")
+    assert p.bottleneck == "communication" and p.step.exposed_communication_s > 0
+    assert p.cost == pytest.approx((p.gpu_hours * 3.0, "USD"))
+
+
+def test_too_large_a_batch_does_not_fit():
+    p = plan("vit_b_16", device="l4", batch=512)
+    assert not p.fits and p.memory.total > 24e9
+
+
+# -- a published anchor ------------------------------------------------------------------
+# NVIDIA DeepLearningExamples, PyTorch/Classification/ConvNets/resnet50v1.5/README.md
+# (commit 291f0d0), "Training performance: NVIDIA DGX A100 (8x A100 80GB)": 1 GPU, mixed
+# precision, 2470 img/s; "Training performance: NVIDIA DGX-1 16GB (8x V100 16GB)": 1 GPU,
+# mixed precision, 1200 img/s. Both train ResNet-50 v1.5 (torchvision's layout, as our
+# preset) with SGD + momentum at batch 256 per GPU, AMP (fp16). The prediction uses the
+# datasheets and the default efficiencies of costmodel.roofline.DEFAULT_EFFICIENCY, fixed
+# before this comparison; tolerance 20%.
+@pytest.mark.parametrize("device, images_per_second", [("a100", 2470), ("v100", 1200)])
+def test_resnet50_mixed_precision_throughput_anchor(device, images_per_second):
+    p = plan("resnet50", device=device, batch=256, dtype="fp16", optimizer="momentum")
+    predicted = p.batch / p.step_time_s
+    assert predicted == pytest.approx(images_per_second, rel=0.20)

@@ -385,6 +385,7 @@ def run_calibration(*, device: str = "cpu", dtype: str = "fp32", threads: int | 
     torch.manual_seed(0)
     records: list[dict[str, Any]] = []
     suite = [*benchmarks(device, dtype, scale), _overhead_benchmark(device)]
+    _warm_up(suite[0], seconds=0.5, device=device)
     for i, bench in enumerate(suite, 1):
         fn = bench.make()
         samples = measure(fn, repeats=repeats, warmup=warmup, clock=clock, device=device)
@@ -396,6 +397,17 @@ def run_calibration(*, device: str = "cpu", dtype: str = "fp32", threads: int | 
         if progress is not None:
             progress(i, len(suite), f"{bench.kind:<15} {bench.direction:<8} {bench.label}", _describe(records[-1]))
     return profile_from_records(records, device=_device_name(device), dtype=dtype, threads=threads, clock=clock)
+
+
+def _warm_up(bench: Benchmark, *, seconds: float, device: str) -> None:
+    """Run ``bench`` for about ``seconds`` untimed: the first kernels of a process run slow
+    (library initialisation, first-touch of the heap, the clock ramping up); measured
+    here, without this the first benchmark came out 25% below its rate later in the run."""
+    fn, sync = bench.make(), _synchronizer(device)
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+    sync()
 
 
 def _overhead_benchmark(device: str) -> Benchmark:

@@ -182,15 +182,10 @@ def step_time(config: Any, *, batch: int, profile: DeviceProfile, optimizer: str
             raise InvalidConfigError("gpus", gpus, "more than one device needs an interconnect bandwidth")
         grad_bytes = 4.0 * params  # float32 .grad (autocast keeps float32 master weights)
         comm = communication_seconds(grad_bytes, gpus, link_bandwidth, strategy)
-        overlap = model_only_seconds(model_only, "backward")
-        if strategy == "zero3":
-            overlap += model_only_seconds(model_only, "forward")
-    step = StepTime(roofline=RooflineTime(timed.ops), optimizer_s=opt_s, communication_s=comm, overlap_s=overlap)
-    return step
-
-
-def model_only_seconds(roofline: RooflineTime, direction: str) -> float:
-    return sum(t.seconds for t in roofline.ops if t.op.direction == direction)
+        overlap = model_only.by("direction").get("backward", 0.0)
+        if strategy == "zero3":  # parameters are gathered during the forward pass too
+            overlap += model_only.by("direction").get("forward", 0.0)
+    return StepTime(roofline=timed, optimizer_s=opt_s, communication_s=comm, overlap_s=overlap)
 
 
 # -- memory ----------------------------------------------------------------------------

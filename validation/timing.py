@@ -173,6 +173,7 @@ class TimeRecord:
     dtype: str = "fp32"
     round_errors: tuple[float, ...] = ()
     breakdown: dict[str, float] = field(default_factory=dict)
+    single_rate_step_s: float | None = None
 
     @property
     def rel_error(self) -> float:
@@ -196,7 +197,18 @@ def predict(model: str, batch: int, profile: DeviceProfile, optimizer: str = "ad
     from costmodel.plan import step_time
 
     st = step_time(get_preset(model), batch=batch, profile=profile, optimizer=optimizer)
-    return {"forward_s": st.forward_s, "step_s": st.seconds, "breakdown": st.by_kind()}
+    return {"forward_s": st.forward_s, "step_s": st.seconds, "breakdown": st.by_kind(),
+            "single_rate_step_s": single_rate_seconds(model, batch, profile)}
+
+
+def single_rate_seconds(model: str, batch: int, profile: DeviceProfile) -> float:
+    """The ablation without the traffic term: training FLOPs (``full``) at one rate, the
+    calibrated forward matmul rate, for every op."""
+    from costmodel.models import cost
+    from costmodel.models.presets import get_preset
+
+    flops = float(cost(get_preset(model), batch=batch, convention="full").training_flops)
+    return flops / profile.rate("matmul", "forward").flops
 
 
 def run_time_validation(models: Sequence[str] = DEFAULT_MODELS, batches: Sequence[int] = DEFAULT_BATCHES, *,
@@ -243,7 +255,8 @@ def run_time_validation(models: Sequence[str] = DEFAULT_MODELS, batches: Sequenc
             wall_step_s=med([med(m["wall_step_s"]) for _, m in pairs]),
             rounds=len(pairs), dtype=profile.dtype,
             round_errors=tuple((p["step_s"] - med(m["step_s"])) / med(m["step_s"]) for p, m in pairs),
-            breakdown=pairs[-1][0]["breakdown"]))
+            breakdown=pairs[-1][0]["breakdown"],
+            single_rate_step_s=med([p["single_rate_step_s"] for p, _ in pairs])))
     return records, profile
 
 
@@ -300,13 +313,19 @@ def records_from_file(path: str | os.PathLike[str]) -> list[TimeRecord]:
 
 
 def markdown_table(records: Sequence[TimeRecord]) -> str:
-    """A Markdown table: model, batch, predicted and measured step and forward times, errors."""
-    lines = ["| model | batch | predicted step | measured step | error | predicted fwd | measured fwd | fwd error |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    """A Markdown table: model, batch, predicted and measured step and forward times, errors,
+    and the error of the single-rate ablation where recorded."""
+    ablation = all(r.single_rate_step_s for r in records)
+    extra = " single rate, no traffic |" if ablation else ""
+    lines = ["| model | batch | predicted step | measured step | error | predicted fwd | measured fwd | fwd error |"
+             + extra, "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if ablation else "")]
     for r in records:
+        cell = ""
+        if ablation:
+            cell = f" {100 * (r.single_rate_step_s - r.measured_step_s) / r.measured_step_s:+.1f}% |"
         lines.append(f"| {r.model} | {r.batch} | {r.predicted_step_s:.3f} s | {r.measured_step_s:.3f} s | "
                      f"{100 * r.rel_error:+.1f}% | {r.predicted_forward_s:.3f} s | {r.measured_forward_s:.3f} s | "
-                     f"{100 * r.forward_rel_error:+.1f}% |")
+                     f"{100 * r.forward_rel_error:+.1f}% |" + cell)
     s = summary(records)
     lines.append(f"\nMedian |error| {100 * s['median_abs_error']:.1f}%, max {100 * s['max_abs_error']:.1f}% "
                  f"over {s['cases']} cases.")
@@ -314,38 +333,44 @@ def markdown_table(records: Sequence[TimeRecord]) -> str:
 
 
 def plot_time(records: Sequence[TimeRecord], path: str | os.PathLike[str], *, title: str = "") -> Path:
-    """Predicted vs measured training-step time (log-log), with the y = x line and a +-15% band."""
+    """Left: predicted vs measured training step (log-log, y = x, +-15% band); right: the
+    relative error of every case. Circles batch 8, squares batch 32."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 5), layout="constrained")
-    measured = [r.measured_step_s for r in records]
-    lo, hi = min(measured + [r.predicted_step_s for r in records]) / 1.5, max(measured) * 1.5
-    xs = [lo, hi]
-    ax.plot(xs, xs, color="black", linewidth=1, label="predicted = measured")
-    ax.fill_between(xs, [x * 0.85 for x in xs], [x * 1.15 for x in xs], color="grey", alpha=0.2, label="±15%")
+    fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained",
+                                   gridspec_kw={"width_ratios": [1.1, 1]})
+    values = [v for r in records for v in (r.measured_step_s, r.predicted_step_s)]
+    lo, hi = min(values) / 1.5, max(values) * 1.5
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="predicted = measured")
+    ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="grey", alpha=0.2,
+                    label="±15%")
+    models = list(dict.fromkeys(r.model for r in records))
+    colours = {m: f"C{i}" for i, m in enumerate(models)}
     markers = {8: "o", 32: "s"}
-    for model in dict.fromkeys(r.model for r in records):
-        rows = [r for r in records if r.model == model]
-        line = None
-        for r in rows:
-            line = ax.scatter([r.measured_step_s], [r.predicted_step_s], marker=markers.get(r.batch, "^"),
-                              color=line.get_facecolor()[0] if line is not None else None,
-                              label=model if line is None else None, zorder=3)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_xlabel("measured training step [s]")
-    ax.set_ylabel("predicted training step [s]")
-    ax.set_title(title or "training step: predicted vs measured (circles batch 8, squares batch 32)")
+    for model in models:
+        for i, r in enumerate(x for x in records if x.model == model):
+            ax.scatter([r.measured_step_s], [r.predicted_step_s], marker=markers.get(r.batch, "^"),
+                       color=colours[model], label=model if i == 0 else None, zorder=3)
+    ax.set(xscale="log", yscale="log", xlim=(lo, hi), ylim=(lo, hi), xlabel="measured training step [s]",
+           ylabel="predicted training step [s]")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
+    labels = [f"{r.model} b{r.batch}" for r in records]
+    errors = [100 * r.rel_error for r in records]
+    bars.barh(labels, errors, color=[colours[r.model] for r in records])
+    for limit in (-15, 15):
+        bars.axvline(limit, color="grey", linestyle="--", linewidth=1)
+    bars.axvline(0, color="black", linewidth=1)
+    bars.invert_yaxis()
+    bars.set_xlabel("error of the predicted step [%]")
+    bars.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(title or "training step time: roofline prediction vs measurement")
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=120)
+    fig.savefig(target, dpi=110)
     plt.close(fig)
     return target
 

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import sympy
 
+from costmodel import display
 from costmodel.errors import CostModelError, InvalidConfigError
 from costmodel.roots import Interval, exact_sign_changes, is_piecewise_rational, numeric_sign_changes, side_of, sign
 
@@ -82,6 +83,25 @@ class Crossover:
     def value(self) -> float:
         """The crossing as one number: ``first_valid`` on a lattice, else the root."""
         return float(self.first_valid if self.first_valid is not None else self.root)
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        how = "exact" if self.exact else "bisection"
+        rows = [display.row("root", "unknown (step functions)" if self.root is None else self.root, note=f"({how})"),
+                display.row("first valid", "-" if self.first_valid is None else self.first_valid),
+                display.row("cheaper after", self.cheaper_after)]
+        if self.bracket is not None:
+            rows.append(display.row("bracket", " < ".join(display.format_value(v) for v in self.bracket)))
+        notes = () if self.observable else ("not observable: another crossing comes before the first valid value",)
+        return (display.Table("Crossover", tuple(rows), notes=notes),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 @dataclass(frozen=True)
@@ -138,6 +158,25 @@ class Crossovers(Sequence[Crossover]):
             parts.append(f"{names[c.cheaper_after]} is cheaper from {at} on{root}")
         return "; ".join(parts)
 
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        step = f", step {self.step}" if self.step is not None else ""
+        title = f"Crossovers in {self.var} on ({_show(self.lo)}, {_show(self.hi)}){step}, {self.method}"
+        rows = tuple(display.Row(f"{i}", (display.Value("?" if c.root is None else c.root),
+                                          display.Value("-" if c.first_valid is None else c.first_valid),
+                                          display.Value(c.cheaper_after)))
+                     for i, c in enumerate(self.points, 1))
+        header = ("#", "root", "first valid", "cheaper after") if rows else ()
+        return (display.Table(title, rows, header=header, notes=(self.summary(),)),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
+
 
 @dataclass(frozen=True, kw_only=True)
 class SymbolicCrossover:
@@ -149,6 +188,20 @@ class SymbolicCrossover:
 
     root: sympy.Expr
     cheaper_after: str | None
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        after = self.cheaper_after or "undecided (the sign depends on the symbols)"
+        rows = (display.row("root", self.root), display.row("cheaper after", after))
+        return (display.Table("SymbolicCrossover", rows),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def _show(value: Any) -> str:
@@ -241,7 +294,7 @@ def crossovers(a: Any, b: Any, var: sympy.Symbol, *, lo: Any = 0, hi: Any = symp
     if is_piecewise_rational(diff, var):
         raw, intervals = exact_sign_changes(diff, var, lo, hi)
         method = "exact"
-        found = [(root, None, None, side) for root, side in raw]
+        found: list[tuple[Any, Any, Any, str]] = [(root, None, None, side) for root, side in raw]
     else:
         def exact_diff(v: Any) -> Any:
             return sympy.sympify(fa(v)) - sympy.sympify(fb(v)) if step is not None else diff.subs(var, v)

@@ -29,7 +29,7 @@ F[0, 0]*I[x, y] + F[0, 1]*I[x, y + 1] + F[1, 0]*I[x + 1, y] + F[1, 1]*I[x + 1, y
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +188,7 @@ def encoder_block(rows: sympy.Matrix, weights: BlockWeights, *, heads: int,
     return mid + _linear(hidden, weights.w_fc2, weights.b_fc2)
 
 
-def max_abs_difference(a: sympy.Expr, b: sympy.Expr, points: Sequence[float]) -> tuple[float, float]:
+def max_abs_difference(a: sympy.Expr, b: sympy.Expr, points: Iterable[float]) -> tuple[float, float]:
     """``(max |a - b|, where)`` over the given points of ``x`` (30-digit mpmath evaluation)."""
     import mpmath
 

@@ -37,29 +37,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from costmodel.errors import InvalidConfigError
 from costmodel.hardware import CPU, canonical_dtype
+from costmodel.microbench import OPTIMIZER_TRAFFIC, Benchmark, benchmarks
 from costmodel.roofline import KIND_CLASS, DeviceProfile, Rate
 
 Progress = Callable[[int, int, str, str], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Benchmark:
-    """One microbenchmark: a kind, a direction, a label, its FLOPs and bytes, and how to build it.
-
-    ``make()`` allocates the tensors and returns the closure that is timed.
-    """
-
-    kind: str
-    direction: str
-    label: str
-    flops: float
-    bytes: float
-    make: Callable[[], Callable[[], Any]]
 
 
 def measure(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1, clock: str = "wall",
@@ -111,243 +96,6 @@ def _synchronizer(device: str) -> Callable[[], None]:
 
         return lambda: torch.cuda.synchronize(device)
     return lambda: None
-
-
-# -- the benchmark set -----------------------------------------------------------------
-#: convolutions benchmarked: (C_in, C_out, side, kernel, stride, groups). Dense ones in
-#: NCHW, as ResNets run them; depthwise ones in channels-last memory, because
-#: torchvision's ConvNeXt block permutes to channels-last for its LayerNorm and linears and
-#: adds the residual in place (``result += input``), so its depthwise convs see NHWC
-#: tensors (oneDNN's depthwise backward is about 3x faster there than in NCHW on a CPU).
-#: A 3-channel input is a network's first layer: its backward has no input gradient.
-_CONVS: tuple[tuple[int, int, int, int, int, int], ...] = (
-    (64, 64, 56, 3, 1, 1), (128, 128, 28, 3, 1, 1), (256, 256, 14, 3, 1, 1), (128, 128, 56, 3, 2, 1),
-    (256, 64, 56, 1, 1, 1), (128, 512, 28, 1, 1, 1), (256, 512, 56, 1, 2, 1), (3, 64, 224, 7, 2, 1),
-    (96, 96, 56, 7, 1, 96), (192, 192, 28, 7, 1, 192), (384, 384, 14, 7, 1, 384),
-)
-_LINEARS = ((1576, 384, 1536), (1576, 1536, 384), (6272, 192, 768), (1576, 768, 768))  #: (rows, in, out)
-_ATTENTION = ((6, 197, 64), (12, 197, 64))  #: (heads, tokens, head dim), at ``scale`` sequences
-_BATCH_NORMS = ((64, 56), (256, 28), (512, 14))  #: (channels, side)
-_LAYER_NORMS = ((197, 384), (3136, 96), (197, 768))  #: (rows per image, features)
-
-
-def _pair(out: list[Benchmark], kind: str, label: str, cost: Any, mk_f: Callable[[], Any],
-          mk_b: Callable[[], Any]) -> None:
-    """Forward and backward benchmarks of one op, counted by its own closed forms (``full``)."""
-    out.append(Benchmark(kind=kind, direction="forward", label=label, flops=float(cost.forward_flops),
-                         bytes=float(cost.traffic.forward), make=mk_f))
-    out.append(Benchmark(kind=kind, direction="backward", label=label, flops=float(cost.backward_flops),
-                         bytes=float(cost.traffic.backward), make=mk_b))
-
-
-def _grad(fn: Callable[..., Any], inputs: tuple[Any, ...], wrt: tuple[Any, ...]) -> Callable[[], Any]:
-    """A closure running the backward of ``fn(*inputs)`` with respect to ``wrt``."""
-    import torch
-
-    y = fn(*inputs)
-    g = torch.randn_like(y)
-    return lambda: torch.autograd.grad(y, wrt, g, retain_graph=True)
-
-
-def benchmarks(device: str = "cpu", dtype: str = "fp32", scale: int = 8) -> list[Benchmark]:
-    """The microbenchmarks of one calibration (``scale`` is the image batch of the shapes).
-
-    Shapes are typical of ImageNet vision models (token counts of a 224 px ViT, feature
-    maps of a ResNet or ConvNeXt stage), kept small enough that the whole set takes about
-    a minute on one CPU core. FLOPs and bytes of each come from the same op functions
-    (:mod:`costmodel.ops`, ``full`` convention) that count the models.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from costmodel import ops
-    from costmodel.conventions import FULL
-    from costmodel.precision import FLOAT32, get_precision
-
-    dt = _torch_dtype(dtype)
-    precision = FLOAT32 if canonical_dtype(dtype) in ("fp32", "tf32") else get_precision(
-        {"bf16": "bfloat16", "fp16": "float16"}[canonical_dtype(dtype)])
-    dev = torch.device(device)
-    out: list[Benchmark] = []
-    b = scale
-
-    def rand(*shape: int, grad: bool = False, layout: Any = torch.contiguous_format) -> Any:
-        return torch.randn(*shape, device=dev, dtype=dt).contiguous(memory_format=layout).requires_grad_(grad)
-
-    for rows, k, n in _LINEARS:
-        cost = ops.linear(rows=rows, in_features=k, out_features=n, bias=False, convention=FULL, precision=precision)
-
-        def mk_f(rows: int = rows, k: int = k, n: int = n) -> Any:
-            x, w = rand(rows, k), rand(n, k)
-            return lambda: F.linear(x, w)
-
-        def mk_b(rows: int = rows, k: int = k, n: int = n) -> Any:
-            x, w = rand(rows, k, grad=True), rand(n, k, grad=True)
-            return _grad(F.linear, (x, w), (x, w))
-
-        _pair(out, "matmul", f"linear {rows}x{k} -> {n}", cost, mk_f, mk_b)
-
-    for cin, cout, hw, k, stride, groups in _CONVS:
-        layout = torch.channels_last if groups > 1 else torch.contiguous_format
-        first, pad = cin == 3, k // 2
-        ho = (hw + 2 * pad - k) // stride + 1
-        cost = ops.conv2d(batch=b, in_channels=cin, out_channels=cout, out_size=(ho, ho), kernel_size=k,
-                          groups=groups, bias=False, input_grad=not first, convention=FULL, in_size=(hw, hw),
-                          precision=precision)
-
-        def conv(x: Any, w: Any, stride: int = stride, pad: int = pad, groups: int = groups) -> Any:
-            return F.conv2d(x, w, stride=stride, padding=pad, groups=groups)
-
-        def mk_f(cin: int = cin, cout: int = cout, hw: int = hw, k: int = k, groups: int = groups,
-                 layout: Any = layout, conv: Any = conv) -> Any:
-            x, w = rand(b, cin, hw, hw, layout=layout), rand(cout, cin // groups, k, k)
-            return lambda: conv(x, w)
-
-        def mk_b(cin: int = cin, cout: int = cout, hw: int = hw, k: int = k, groups: int = groups,
-                 layout: Any = layout, conv: Any = conv, first: bool = first) -> Any:
-            x = rand(b, cin, hw, hw, layout=layout, grad=not first)
-            w = rand(cout, cin // groups, k, k, grad=True)
-            return _grad(conv, (x, w), (w,) if first else (x, w))
-
-        _pair(out, "conv_depthwise" if groups > 1 else "conv", f"conv {k}x{k}/{stride} {cin}->{cout} g{groups} @{hw}",
-              cost, mk_f, mk_b)
-
-    for heads, tokens, head_dim in _ATTENTION:
-        cost = ops.softmax_attention(batch=b, heads=heads, q_len=tokens, kv_len=tokens, head_dim=head_dim,
-                                     fused=True, convention=FULL, precision=precision)
-
-        def mk_f(heads: int = heads, tokens: int = tokens, head_dim: int = head_dim) -> Any:
-            q, k_, v = (rand(b, heads, tokens, head_dim) for _ in range(3))
-            return lambda: F.scaled_dot_product_attention(q, k_, v)
-
-        def mk_b(heads: int = heads, tokens: int = tokens, head_dim: int = head_dim) -> Any:
-            qkv = tuple(rand(b, heads, tokens, head_dim, grad=True) for _ in range(3))
-            return _grad(F.scaled_dot_product_attention, qkv, qkv)
-
-        _pair(out, "attention", f"sdpa h{heads} L{tokens} d{head_dim}", cost, mk_f, mk_b)
-
-    out.extend(_memory_benchmarks(rand, precision, scale))
-    return out
-
-
-def _memory_benchmarks(rand: Callable[..., Any], precision: Any, scale: int) -> list[Benchmark]:
-    import torch
-    import torch.nn.functional as F
-
-    from costmodel import ops
-    from costmodel.conventions import FULL
-
-    out: list[Benchmark] = []
-    n = scale * 256 * 56 * 56  # elements of one early ResNet-50 feature map (larger than the L3 cache)
-
-    def unary(fn: Callable[[Any], Any]) -> tuple[Callable[[], Any], Callable[[], Any]]:
-        def mk_f() -> Any:
-            x = rand(n)
-            return lambda: fn(x)
-
-        def mk_b() -> Any:
-            x = rand(n, grad=True)
-            return _grad(fn, (x,), (x,))
-
-        return mk_f, mk_b
-
-    _pair(out, "elementwise", "relu", ops.relu(n, FULL, precision=precision), *unary(torch.relu))
-    _pair(out, "elementwise", "gelu", ops.gelu(n, FULL, precision=precision), *unary(F.gelu))
-
-    def mk_add() -> Any:
-        a, b = rand(n), rand(n)
-        return lambda: a + b
-
-    # a residual add forward, and the add of two gradients its backward runs
-    _pair(out, "elementwise", "add", ops.residual_add(n, FULL, precision=precision), mk_add, mk_add)
-
-    for channels, hw in _BATCH_NORMS:
-        def bn(x: Any, w: Any, bias: Any) -> Any:
-            return F.batch_norm(x, None, None, w, bias, training=True)
-
-        def mk_f(channels: int = channels, hw: int = hw) -> Any:
-            x, w, bias = rand(scale, channels, hw, hw), rand(channels), rand(channels)
-            return lambda: bn(x, w, bias)
-
-        def mk_b(channels: int = channels, hw: int = hw) -> Any:
-            args = (rand(scale, channels, hw, hw, grad=True), rand(channels, grad=True), rand(channels, grad=True))
-            return _grad(bn, args, args)
-
-        cost = ops.batch_norm(elements=scale * channels * hw * hw, channels=channels, convention=FULL,
-                              precision=precision)
-        _pair(out, "batch_norm", f"batch_norm {channels}ch @{hw}", cost, mk_f, mk_b)
-
-    for per_image, width in _LAYER_NORMS:
-        rows = scale * per_image
-
-        def ln(x: Any, w: Any, bias: Any) -> Any:
-            return F.layer_norm(x, (x.shape[-1],), w, bias)
-
-        def mk_f(rows: int = rows, width: int = width) -> Any:
-            x, w, bias = rand(rows, width), rand(width), rand(width)
-            return lambda: ln(x, w, bias)
-
-        def mk_b(rows: int = rows, width: int = width) -> Any:
-            args = (rand(rows, width, grad=True), rand(width, grad=True), rand(width, grad=True))
-            return _grad(ln, args, args)
-
-        cost = ops.layer_norm(rows=rows, features=width, convention=FULL, precision=precision)
-        _pair(out, "layer_norm", f"layer_norm {rows}x{width}", cost, mk_f, mk_b)
-
-    def pool(x: Any) -> Any:
-        return F.max_pool2d(x, 3, 2, 1)
-
-    def mk_pool_f() -> Any:
-        x = rand(scale, 64, 112, 112)
-        return lambda: pool(x)
-
-    def mk_pool_b() -> Any:
-        x = rand(scale, 64, 112, 112, grad=True)
-        return _grad(pool, (x,), (x,))
-
-    cost = ops.max_pool2d(outputs=scale * 64 * 56 * 56, kernel_size=3, inputs=scale * 64 * 112 * 112,
-                          convention=FULL, precision=precision)
-    _pair(out, "pool", "max_pool 3x3/2 64ch @112", cost, mk_pool_f, mk_pool_b)
-
-    out.extend(_optimizer_benchmarks(rand))
-    return out
-
-
-#: parameter-sized values each optimizer reads and writes per parameter (fp32 state):
-#: sgd reads p, g, writes p; momentum also reads and writes the buffer; Adam(W) reads
-#: p, g, m, v and writes p, m, v.
-OPTIMIZER_TRAFFIC: dict[str, int] = {"sgd": 3, "momentum": 5, "adam": 7, "adamw": 7}
-
-
-def _optimizer_benchmarks(rand: Callable[..., Any]) -> list[Benchmark]:
-    import torch
-
-    out = []
-    sizes = [1 << 20] * 12 + [4096] * 24  # 12 weight matrices and 24 bias / norm vectors
-    total = sum(sizes)
-    for name, traffic in OPTIMIZER_TRAFFIC.items():
-        def mk(name: str = name) -> Any:
-            params = [torch.nn.Parameter(rand(s).detach().float()) for s in sizes]
-            for p in params:
-                p.grad = torch.randn_like(p)
-            opt = {"sgd": lambda: torch.optim.SGD(params, lr=1e-3),
-                   "momentum": lambda: torch.optim.SGD(params, lr=1e-3, momentum=0.9),
-                   "adam": lambda: torch.optim.Adam(params, lr=1e-3),
-                   "adamw": lambda: torch.optim.AdamW(params, lr=1e-3)}[name]()
-            return opt.step
-
-        out.append(Benchmark(kind=f"optimizer_{name}", direction="forward", label=f"{name} step {total:,} params",
-                             flops=0, bytes=traffic * 4 * total, make=mk))
-    return out
-
-
-def _torch_dtype(dtype: str) -> Any:
-    import torch
-
-    name = canonical_dtype(dtype)
-    if name in ("fp8",):
-        raise InvalidConfigError("dtype", dtype, "calibration supports fp32, tf32, bf16 and fp16")
-    return {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 # -- running ---------------------------------------------------------------------------
@@ -456,6 +204,13 @@ def profile_from_records(records: list[dict[str, Any]], *, device: str, dtype: s
     ``relu`` and ``add`` benchmarks (they are compute-bound at these shapes);
     memory-bound kinds get an unbounded arithmetic rate, except ``elementwise``, whose
     arithmetic rate comes from GELU.
+
+    Every rate also keeps its points as a size curve (rate against the op's traffic ``Q``):
+    predictions use the rate fitted at each op's own size
+    (:class:`~costmodel.roofline.Rate`), because a batch-32 GEMM or normalisation that
+    spills out of the last-level cache runs measurably slower than the batch-8 shapes (on
+    this project's 2-core CPU, ViT linears ran at 85-89 GFLOP/s at 1576 rows and
+    58-68 GFLOP/s at 6304 rows). The medians stay as the rates of ops without a curve.
     """
     overhead = [r["seconds"] for r in records if r["kind"] == "overhead"]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -471,12 +226,14 @@ def profile_from_records(records: list[dict[str, Any]], *, device: str, dtype: s
     rates: dict[str, dict[str, Rate]] = {}
     for (kind, direction), rows in grouped.items():
         if KIND_CLASS.get(kind) in ("matmul", "conv"):
-            rate = Rate(flops=median_rate(rows, "flops"), bandwidth=stream_bw or float("inf"))
+            rate = Rate(flops=median_rate(rows, "flops"), bandwidth=stream_bw or float("inf"),
+                        flops_curve=_curve(rows, "flops"))
         elif kind == "elementwise":
-            rate = Rate(flops=median_rate([r for r in rows if r["label"] == "gelu"], "flops"),
-                        bandwidth=median_rate([r for r in rows if r["label"] != "gelu"], "bytes"))
+            gelu, other = [r for r in rows if r["label"] == "gelu"], [r for r in rows if r["label"] != "gelu"]
+            rate = Rate(flops=median_rate(gelu, "flops"), bandwidth=median_rate(other, "bytes"),
+                        flops_curve=_curve(gelu, "flops"), bandwidth_curve=_curve(other, "bytes"))
         else:
-            rate = Rate(flops=float("inf"), bandwidth=median_rate(rows, "bytes"))
+            rate = Rate(flops=float("inf"), bandwidth=median_rate(rows, "bytes"), bandwidth_curve=_curve(rows, "bytes"))
         rates.setdefault(kind, {})[direction] = rate
     matmul = [r["flops"] / r["seconds"] for r in records if r["kind"] == "matmul" and r["seconds"] > 0]
     return DeviceProfile(
@@ -486,6 +243,11 @@ def profile_from_records(records: list[dict[str, Any]], *, device: str, dtype: s
         peak_flops=max(matmul) if matmul else None,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         measurements=tuple(records))
+
+
+def _curve(rows: list[dict[str, Any]], key: str) -> tuple[tuple[float, float], ...]:
+    """``(bytes moved, rate)`` points of benchmark records: ``key`` per second against the op's traffic."""
+    return tuple((float(r["bytes"]), r[key] / r["seconds"]) for r in rows if r["bytes"] > 0 and r[key] > 0)
 
 
 def _memory_bytes(device: str) -> float | None:

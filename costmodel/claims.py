@@ -17,16 +17,18 @@ import importlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import sympy
 
 from costmodel import efficient_attention as ea
+from costmodel.analysis import Crossovers, SymbolicCrossover
 from costmodel.article import F9, F10, F11, F12, agrees_asymptotically
 from costmodel.article_defs import GELU, GELU_TANH, max_abs_difference
 from costmodel.asymptotics import exponent_at, limit_exponent
 from costmodel.compare import Comparison, compare
-from costmodel.models import cost
+from costmodel.errors import InvalidConfigError
+from costmodel.models import ViTConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.symbols import C_in, C_out, K, L, d, h, k, m
 
@@ -35,8 +37,18 @@ GENERATIVE_PROVIDER = "costmodel.generative_claims"
 BEGIN_GENERATIVE, END_GENERATIVE = "<!-- BEGIN F14-F21 -->", "<!-- END F14-F21 -->"
 CONVNETS = ("resnet18", "resnet50", "convnext_tiny")
 VITS = ("vit_ti_16", "vit_s_16", "vit_b_16")
+
+
+class _Roofline(TypedDict):
+    """The keyword arguments of :func:`costmodel.plot.plot_roofline` that describe the device."""
+
+    device: str
+    peak_flops: float
+    bandwidth: float
+
+
 #: H100 SXM5: 989 TFLOP/s dense BF16 tensor-core peak, 3.35 TB/s HBM3 (NVIDIA H100 Tensor Core GPU datasheet)
-H100 = {"device": "H100 SXM (bf16, datasheet)", "peak_flops": 989e12, "bandwidth": 3.35e12}
+H100: _Roofline = {"device": "H100 SXM (bf16, datasheet)", "peak_flops": 989e12, "bandwidth": 3.35e12}
 
 
 def _g(flops: Any) -> str:
@@ -209,6 +221,8 @@ def forms_section() -> list[str]:
               "|---|---|---|---|"]
     for name in ("vit_ti_16", "vit_s_16", "vit_b_16", "vit_l_16", "vit_h_14"):
         config = get_preset(name)
+        if not isinstance(config, ViTConfig):
+            raise InvalidConfigError("preset", name, "is not a ViT")
         width, patch = int(config.width), int(config.patch_size)
         tokens = (224 // patch) ** 2 + 1
         lines.append(f"| {name} | {tokens} | {_pct(sympy.Rational(tokens, tokens + 6 * width))} | "
@@ -224,14 +238,21 @@ def forms_section() -> list[str]:
     return lines
 
 
+def _crossings(found: Crossovers | list[SymbolicCrossover]) -> Crossovers:
+    """The crossings of a numeric attention shape (a symbolic one gives closed-form roots instead)."""
+    if isinstance(found, Crossovers):
+        return found
+    raise InvalidConfigError("shape", found, "has symbolic sizes: the claims are checked at numeric shapes")
+
+
 def tradeoff_section() -> list[str]:
     shape = ea.AttentionShape()
     explicit = shape.replace(fused=False)
     symbolic = ea.AttentionShape(width=d, heads=h, rank=k, features=m, window=sympy.Symbol("M", positive=True))
     rows = []
     for variant in ("linformer", "performer", "windowed"):
-        (flops,) = ea.crossover("full", variant, shape=shape)
-        (mem,) = ea.crossover("full", variant, shape=explicit, name="attention_elements")
+        (flops,) = _crossings(ea.crossover("full", variant, shape=shape))
+        (mem,) = _crossings(ea.crossover("full", variant, shape=explicit, name="attention_elements"))
         patch_side = ea.image_side(flops.root, 16, class_token=variant != "windowed")
         rows.append(f"| {variant} | L > {_num(flops.root, 6)} (first L = {flops.first_valid}; "
                     f"{patch_side} px at patch 16) | L > {_num(mem.root, 6)} | "
@@ -267,7 +288,8 @@ def generative_section() -> str:
         return ("Not answered on this page yet: the generative models (PixelCNN, autoregressive "
                 "transformers, VAEs) and the fitted convergence rates are the subject of the generative-models "
                 "work, which fills this section.")
-    return module.section().strip()
+    text: str = module.section()
+    return text.strip()
 
 
 def render() -> str:

@@ -21,11 +21,13 @@ import sys
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import sympy
 
+from costmodel import display
 from costmodel.analysis import Crossovers, crossovers
 from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.errors import InvalidConfigError
@@ -157,6 +159,24 @@ class Comparison:
         values = {max(first, round(first * ratio**i / self.step) * self.step) for i in range(points)}
         return sorted(v for v in values | {last} if first <= v <= last)
 
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        hi = "oo" if self.hi == sympy.oo else self.hi
+        title = (f"Comparison of {self.metric} over {self.over} in [{self.lo}, {hi}] "
+                 f"(valid every {self.step}, batch {self.batch}, {self.convention.name})")
+        rows = tuple(display.Row(name, (display.Value(expr, self.unit),))
+                     for name, expr in zip(self.names, self.expressions, strict=False))
+        notes = tuple(found.summary(self.names[i], self.names[j]) for (i, j), found in self.pairs.items())
+        return (display.Table(title, rows, header=("model", self.metric), notes=notes),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
+
 
 def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo: int = 1, hi: Any = 2048,
             metric: str = "forward_flops", batch: Any = 1, step: int | None = None,
@@ -195,8 +215,8 @@ def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo:
         for j in range(i + 1, len(configs)):
             pairs[(i, j)] = crossovers(
                 exprs[i], exprs[j], symbol, lo=lo, hi=hi, step=step,
-                exact_a=lambda v, c=configs[i]: exact_metric(c, over, v, metric, batch=batch, convention=convention),
-                exact_b=lambda v, c=configs[j]: exact_metric(c, over, v, metric, batch=batch, convention=convention))
+                exact_a=partial(exact_metric, configs[i], over, metric=metric, batch=batch, convention=convention),
+                exact_b=partial(exact_metric, configs[j], over, metric=metric, batch=batch, convention=convention))
     return Comparison(names=labels, configs=configs, over=over, symbol=symbol, metric=metric, expressions=exprs,
                       step=step, lo=lo, hi=hi, batch=batch, convention=convention, pairs=pairs)
 

@@ -32,19 +32,21 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import sympy
 
+from costmodel import display
 from costmodel.errors import InvalidConfigError, UnknownPresetError
 from costmodel.trace import EMPTY, Trace
 from costmodel.traffic import EMPTY as NO_TRAFFIC
 from costmodel.traffic import Traffic
 from costmodel.units import Quantity, ureg
 
-Number = Union[int, sympy.Expr]
+Number: TypeAlias = int | sympy.Expr
 
 #: unit of each metric of a :class:`Cost`, in field order.
 METRIC_UNITS: dict[str, str] = {
@@ -83,9 +85,9 @@ class Cost:
     forward_flops: sympy.Expr = sympy.S.Zero
     backward_flops: sympy.Expr = sympy.S.Zero
     params: sympy.Expr = sympy.S.Zero
-    parts: tuple[tuple[str, "Cost"], ...] = field(default=(), repr=False)
-    trace: "Trace" = field(default_factory=lambda: EMPTY, repr=False)
-    traffic: "Traffic" = field(default=NO_TRAFFIC, repr=False, compare=False)
+    parts: tuple[tuple[str, Cost], ...] = field(default=(), repr=False)
+    trace: Trace = field(default_factory=lambda: EMPTY, repr=False)
+    traffic: Traffic = field(default=NO_TRAFFIC, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in METRIC_UNITS:
@@ -96,7 +98,7 @@ class Cost:
         """The metric expressions by field name, in :data:`METRIC_UNITS` order."""
         return {name: getattr(self, name) for name in METRIC_UNITS}
 
-    def __add__(self, other: "Cost") -> "Cost":
+    def __add__(self, other: Cost) -> Cost:
         if isinstance(other, int) and other == 0:  # so that sum() works
             return self
         if not isinstance(other, Cost):
@@ -110,7 +112,7 @@ class Cost:
 
     __radd__ = __add__
 
-    def __mul__(self, factor: Number) -> "Cost":
+    def __mul__(self, factor: Number) -> Cost:
         """Repeat this cost ``factor`` times (an integer or a SymPy expression, e.g. depth)."""
         f = _sym(factor, "factor")
         if f.is_negative or (f.is_number and f < 0):
@@ -121,40 +123,40 @@ class Cost:
 
     __rmul__ = __mul__
 
-    def named(self, name: str) -> "Cost":
+    def named(self, name: str) -> Cost:
         """This cost as the single named child ``name`` of a new node with the same totals."""
         if not name or "/" in name:
             raise InvalidConfigError("name", name, "a part name must be non-empty and contain no '/'")
         return dataclasses.replace(self, parts=((name, self),))
 
     @staticmethod
-    def group(parts: Mapping[str, "Cost"]) -> "Cost":
+    def group(parts: Mapping[str, Cost]) -> Cost:
         """Sum of named parts, e.g. ``Cost.group({"qkv": a, "proj": b})``."""
         return sum((cost.named(name) for name, cost in parts.items()), Cost())
 
-    def map(self, fn: Any) -> "Cost":
+    def map(self, fn: Any) -> Cost:
         """Apply ``fn`` to every expression, in the totals and through the whole tree."""
         return self._map(fn, {})
 
-    def _map(self, fn: Any, memo: dict[int, Trace]) -> "Cost":
+    def _map(self, fn: Any, memo: dict[int, Trace]) -> Cost:
         totals = {k: fn(v) for k, v in self.metrics().items()}
         return Cost(**totals, parts=tuple((n, p._map(fn, memo)) for n, p in self.parts),
                     trace=self.trace.map(fn, memo), traffic=self.traffic.map(fn))
 
-    def with_trace(self, trace: "Trace") -> "Cost":
+    def with_trace(self, trace: Trace) -> Cost:
         """This cost with its memory trace replaced (e.g. marked as a checkpointable block)."""
         return dataclasses.replace(self, trace=trace)
 
-    def with_traffic(self, traffic: "Traffic") -> "Cost":
+    def with_traffic(self, traffic: Traffic) -> Cost:
         """This cost with its memory traffic (:mod:`costmodel.traffic`) replaced."""
         return dataclasses.replace(self, traffic=traffic)
 
-    def subs(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> "Cost":
+    def subs(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> Cost:
         """Substitute symbols (by object or by name) everywhere, e.g. ``cost.subs(B=8)``."""
         table = self._resolve(dict(mapping or {}), sizes)
         return self.map(lambda e: e.subs(table))
 
-    def expand(self) -> "Cost":
+    def expand(self) -> Cost:
         """Expanded (polynomial-normal-form where possible) expressions."""
         return self.map(sympy.expand)
 
@@ -202,7 +204,7 @@ class Cost:
         """
         return not any(expr.has(*_ROUNDING) for expr in self.metrics().values())
 
-    def part(self, path: str) -> "Cost":
+    def part(self, path: str) -> Cost:
         """The child at ``path``, e.g. ``"blocks/attn/qkv"``."""
         node = self
         for name in path.strip("/").split("/"):
@@ -212,14 +214,14 @@ class Cost:
             node = children[name]
         return node
 
-    def walk(self, prefix: str = "") -> Iterator[tuple[str, "Cost"]]:
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, Cost]]:
         """Every named node, depth first, as ``(path, cost)``."""
         for name, part in self.parts:
             path = f"{prefix}/{name}" if prefix else name
             yield path, part
             yield from part.walk(path)
 
-    def leaves(self) -> Iterator[tuple[str, "Cost"]]:
+    def leaves(self) -> Iterator[tuple[str, Cost]]:
         """The named nodes that have no children of their own."""
         return ((path, c) for path, c in self.walk() if not c.parts)
 
@@ -228,22 +230,22 @@ class Cost:
         by_name = {s.name: s for s in self._all_symbols()}
         for name, value in sizes.items():
             if name not in by_name:
-                raise InvalidConfigError(
-                    name, value, f"this cost has no symbol of that name (it has: {', '.join(sorted(by_name)) or 'none'})"
-                )
+                known = ", ".join(sorted(by_name)) or "none"
+                raise InvalidConfigError(name, value, f"this cost has no symbol of that name (it has: {known})")
             mapping[by_name[name]] = value
         for sym, value in mapping.items():
+            mapping[sym] = _sym(value, str(sym))  # a number or an expression, else a clear error
             if isinstance(value, (int, sympy.Integer)) and int(value) <= 0 and getattr(sym, "is_positive", False):
                 raise InvalidConfigError(str(sym), value, "must be a positive integer")
         return mapping
 
     def _all_symbols(self) -> set[sympy.Symbol]:
-        out = set(self.free_symbols) | self.trace.saved.free_symbols
+        out: set[sympy.Symbol] = set(self.free_symbols) | self.trace.saved.free_symbols
         for _, part in self.walk():
             out |= part.free_symbols
         return out
 
-    def evaluate(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> "CostValue":
+    def evaluate(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> CostValue:
         """Numbers with units for given sizes, e.g. ``cost.evaluate(B=8, R=224)``.
 
         Integer sizes give exact integer counts. Every free symbol must be given a value.
@@ -255,9 +257,43 @@ class Cost:
             if value.free_symbols:
                 missing = ", ".join(sorted(str(s) for s in value.free_symbols))
                 raise InvalidConfigError(name, expr, f"needs values for {missing} to evaluate")
+            if not (value.is_real and value.is_finite):  # e.g. a division by a size that is 0 there
+                raise InvalidConfigError(name, value, "is not a finite number at these sizes")
             number: int | float = int(value) if value.is_integer else float(value)
+            if isinstance(number, float) and math.isinf(number):
+                raise InvalidConfigError(name, value, "is too large for a float (give integer sizes)")
             values[name] = ureg.Quantity(number, METRIC_UNITS[name])
         return CostValue(**values)
+
+    # -- display (costmodel.display) ---------------------------------------------------
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        symbols = sorted(str(s) for s in self.free_symbols)
+        title = f"Cost (symbolic in {', '.join(symbols)})" if symbols else "Cost"
+        totals = display.Table(title, _flop_rows(self.forward_flops, self.backward_flops, self.params))
+        if not self.parts:
+            return (totals,)
+        shown = self.parts[:display.MAX_ROWS]
+        rows = tuple(display.Row(name, (display.Value(p.forward_flops, "flop"), display.Value(p.backward_flops, "flop"),
+                                        display.Value(p.params, "param"))) for name, p in shown)
+        more = len(self.parts) - len(shown)
+        return (totals, display.Table("parts", rows, header=("part", "forward", "backward", "params"),
+                                      notes=(f"... and {more} more parts",) if more else ()))
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
+
+
+def _flop_rows(forward: Any, backward: Any, params: Any) -> tuple[display.Row, ...]:
+    """Forward (with its MAC count when it is a number), backward, both, and parameters."""
+    macs = f"({display.format_macs(forward)})" if display.as_number(forward) is not None else ""
+    return (display.row("forward", forward, "flop", note=macs), display.row("backward", backward, "flop"),
+            display.row("forward + backward", forward + backward, "flop"), display.row("params", params, "param"))
 
 
 @dataclass(frozen=True)
@@ -270,11 +306,26 @@ class CostValue:
 
     @property
     def training_flops(self) -> Quantity:
-        return self.forward_flops + self.backward_flops
+        total: Quantity = self.forward_flops + self.backward_flops
+        return total
 
     def magnitudes(self) -> dict[str, int | float]:
         """Plain numbers in the base unit of each metric (flop, param), for JSON."""
         return {name: getattr(self, name).to(unit).magnitude for name, unit in METRIC_UNITS.items()}
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        rows = _flop_rows(self.forward_flops.to("flop").magnitude, self.backward_flops.to("flop").magnitude,
+                          self.params.to("param").magnitude)
+        return (display.Table("CostValue", rows),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 __all__ = ["Cost", "CostValue", "METRIC_UNITS", "Number", "Trace"]

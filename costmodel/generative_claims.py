@@ -16,8 +16,7 @@ import sympy
 
 from costmodel.article import leading_term
 from costmodel.models import ViTConfig, cost
-from costmodel.models.generative import (ARTransformerConfig, ConvVAEConfig, PixelCNNConfig, ViTVAEConfig, Z,
-                                         sample_cost)
+from costmodel.models.generative import ARTransformerConfig, ConvVAEConfig, PixelCNNConfig, ViTVAEConfig, Z, sample_cost
 from costmodel.models.generative.common import tau
 from costmodel.symbols import n
 

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
 from costmodel.units import Quantity, ureg
 
 #: canonical compute dtypes, and the spellings accepted for them
@@ -65,8 +66,9 @@ def canonical_dtype(dtype: str) -> str:
 def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
     """``value`` (a pint quantity or a string such as ``"3.35 TB/s"``) checked against ``unit``.
 
-    pint treats bytes as dimensionless, so for byte units the text must name a byte or
-    bit unit (``"80 GB"``, ``"3.35 TB/s"``); ``"80"`` alone is rejected.
+    Bytes have their own dimension in :mod:`costmodel.units`, so ``"80"`` alone or
+    ``"80 GB/s"`` for a capacity are rejected; byte units must also name bytes, not bits
+    (``"80 GB"``, ``"3.35 TB/s"``).
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{value} {unit}'")
@@ -74,6 +76,8 @@ def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
         q = ureg.Quantity(value) if isinstance(value, str) else value
     except Exception as exc:  # pint raises several unrelated exception types
         raise InvalidConfigError(field_name, value, f"cannot be parsed as a quantity in {unit}") from exc
+    if isinstance(q, ureg.Quantity) and q.unitless:
+        raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{q.magnitude} {unit}'")
     if not isinstance(q, ureg.Quantity) or not q.is_compatible_with(unit):
         raise InvalidConfigError(field_name, value, f"must be a quantity in {unit}")
     if "byte" in unit and not _BYTE_UNIT.search(f"{q.units:D}"):
@@ -144,7 +148,8 @@ class DeviceSpec:
 
     def ridge_point(self, dtype: str = "fp32") -> Quantity:
         """Arithmetic intensity (flop/byte) where the roofline turns from memory- to compute-bound."""
-        return (self.peak(dtype) / self.memory_bandwidth).to("flop/byte")
+        ridge: Quantity = (self.peak(dtype) / self.memory_bandwidth).to("flop/byte")
+        return ridge
 
 
 _H100_DATASHEET = "NVIDIA H100 Tensor Core GPU datasheet (2023), H100 SXM column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
@@ -159,8 +164,13 @@ def _spec(name: str, description: str, source: str, *, peaks: dict[str, str], ba
     sources = {"peak_flops": source, "memory_bandwidth": source, "memory": source}
     if link is not None:
         sources["interconnect_bandwidth"] = link_source or source
-    return DeviceSpec(name=name, description=description, peak_flops=peaks, memory_bandwidth=bandwidth,
-                      memory=memory, interconnect_bandwidth=link, sources=sources, aliases=aliases)
+    return DeviceSpec(name=name, description=description,
+                      peak_flops={k: as_quantity(f"peak_flops.{k}", v, "flop/s") for k, v in peaks.items()},
+                      memory_bandwidth=as_quantity("memory_bandwidth", bandwidth, "byte/s"),
+                      memory=as_quantity("memory", memory, "byte"),
+                      interconnect_bandwidth=None if link is None else as_quantity("interconnect_bandwidth", link,
+                                                                                   "byte/s"),
+                      sources=sources, aliases=aliases)
 
 
 BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
@@ -285,11 +295,16 @@ def load_device_file(path: str | Path, *, replace: bool = True) -> list[DeviceSp
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidConfigError("device file", str(path), f"cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidConfigError("device file", str(path), f"is not UTF-8 text (byte {exc.start})") from None
     try:
         if path.suffix.lower() == ".toml":
-            import tomllib
+            if sys.version_info >= (3, 11):
+                import tomllib
 
-            data = tomllib.loads(text)
+                data = tomllib.loads(text)
+            else:
+                raise InvalidConfigError("device file", str(path), "TOML needs Python 3.11 or later; use JSON")
         else:
             data = json.loads(text)
     except Exception as exc:
@@ -297,8 +312,20 @@ def load_device_file(path: str | Path, *, replace: bool = True) -> list[DeviceSp
     devices = data.get("devices") if isinstance(data, dict) else None
     if not isinstance(devices, dict) or not devices:
         raise InvalidConfigError("device file", str(path), "needs a non-empty table 'devices' of name -> fields")
-    specs = [device_from_dict(name, fields) for name, fields in devices.items()]
+    specs = [_device_from_file(path, name, fields) for name, fields in devices.items()]
     return [register_device(spec, replace=replace) for spec in specs]
+
+
+def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
+    """:func:`device_from_dict` of one entry of a device file; a malformed entry names the file."""
+    if not isinstance(fields, Mapping):
+        raise InvalidConfigError(f"devices.{name}", fields, f"in {path}: must be a table of fields")
+    try:
+        return device_from_dict(str(name), fields)
+    except CostModelError:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. aliases = 3, sources = [1]
+        raise InvalidConfigError(f"devices.{name}", dict(fields), f"in {path}: malformed entry ({exc})") from None
 
 
 __all__ = ["DeviceSpec", "BUILTIN_DEVICES", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype", "as_quantity",

@@ -40,10 +40,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeAlias
 
 import sympy
 
+from costmodel import display
 from costmodel.checks import as_size
 from costmodel.conventions import FLOP_COUNTER
 from costmodel.cost import Cost
@@ -71,8 +73,13 @@ OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
     Optimizer(name="adamw", state_per_param=2, temporaries=2),
 )}
 
+#: the configs whose builders produce memory traces (each has ``in_channels`` and ``num_classes``)
+MemoryConfig: TypeAlias = ViTConfig | ResNetConfig | ConvNeXtConfig | ConvNetConfig
+
 #: family modules whose builders produce memory traces
-_MODULES = {ViTConfig: vit, ResNetConfig: resnet, ConvNeXtConfig: convnext, ConvNetConfig: convnet}
+_MODULES: dict[type[ArchConfig], ModuleType] = {
+    ViTConfig: vit, ResNetConfig: resnet, ConvNeXtConfig: convnext, ConvNetConfig: convnet,
+}
 
 LABEL_BYTES = 8  #: int64 class labels
 
@@ -89,19 +96,25 @@ def get_optimizer(name: str | Optimizer) -> Optimizer:
 def memory_cost(config: ArchConfig, *, batch: Any = B, dtype: str | Precision = "float32",
                 divisible: bool = False) -> Cost:
     """The :class:`~costmodel.cost.Cost` of ``config`` with the memory trace of ``dtype``."""
-    module = _MODULES.get(type(config))
-    if module is None:
-        known = ", ".join(c.family for c in _MODULES)
-        raise InvalidConfigError("config", type(config).__name__,
-                                 f"has no memory model yet (memory is modelled for {known})")
+    module = _MODULES[type(_modelled(config))]
     batch = as_size("batch", batch)
-    return module.cost(config, batch=batch, convention=FLOP_COUNTER, divisible=divisible,
-                       precision=get_precision(dtype))
+    cost: Cost = module.cost(config, batch=batch, convention=FLOP_COUNTER, divisible=divisible,
+                             precision=get_precision(dtype))
+    return cost
+
+
+def _modelled(config: ArchConfig) -> MemoryConfig:
+    """``config`` itself, checked to be of a family with a memory model."""
+    if type(config) in _MODULES and isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig)):
+        return config
+    known = ", ".join(c.family for c in _MODULES)
+    raise InvalidConfigError("config", type(config).__name__,
+                             f"has no memory model yet (memory is modelled for {known})")
 
 
 def _image_bytes(config: ArchConfig, batch: Any) -> Any:
     height, width = config.image_hw
-    return 4 * batch * config.in_channels * height * width
+    return 4 * batch * _modelled(config).in_channels * height * width
 
 
 def loss_trace(batch: Any, classes: Any, precision: Precision) -> Trace:
@@ -173,7 +186,10 @@ class TrainingMemory:
     def subs(self, **sizes: Any) -> TrainingMemory:
         """Substitute sizes by symbol name (e.g. ``B=8``) everywhere."""
         table = _table(self.cost, sizes)
-        sub = lambda e: sympy.sympify(e).subs(table)  # noqa: E731
+
+        def sub(expr: Any) -> Any:
+            return sympy.sympify(expr).subs(table)
+
         return dataclasses.replace(
             self, batch=sub(self.batch), weights=sub(self.weights), gradients=sub(self.gradients),
             optimizer_state=sub(self.optimizer_state), inputs=sub(self.inputs),
@@ -204,6 +220,25 @@ class TrainingMemory:
         rows = [(path, _int(path, part.saved_bytes)) for path, part in cost.parts]
         return sorted(rows, key=lambda r: -r[1])[:top]
 
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        setup = (f"{type(self.config).__name__}, batch {self.batch}, {self.optimizer}, {self.dtype}"
+                 + (", checkpointing" if self.checkpoint else ""))
+        terms = {"weights": self.weights, "gradients": self.gradients, "optimizer state": self.optimizer_state,
+                 "inputs": self.inputs, "saved activations": self.saved_activations,
+                 "backward peak": self.backward_peak, "step peak": self.step_peak, "peak": self.peak}
+        rows = tuple(display.row(name, value, "byte") for name, value in terms.items())
+        note = "backward peak and step peak: above weights, optimizer state and inputs; peak: those plus the larger"
+        return (display.Table(f"TrainingMemory ({setup})", rows, notes=(note,)),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
+
 
 @dataclass(frozen=True)
 class MemoryValue:
@@ -220,6 +255,27 @@ class MemoryValue:
     saved_activations: int
     peak: int
     at_peak: dict[str, Any]
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        rows = (display.row("weights", self.weights, "byte"),
+                display.row("optimizer state", self.optimizer_state, "byte"),
+                display.row("inputs", self.inputs, "byte"),
+                display.row("saved activations", self.saved_activations, "byte"),
+                display.row("peak", self.peak, "byte"))
+        held = ", ".join(f"{display.format_value(self.at_peak.get(k, 0), 'byte')} {k}"
+                         for k in ("activations", "gradients", "transient"))
+        phase = {"backward": "backward pass"}.get(self.at_peak.get("phase", "?"), self.at_peak.get("phase", "?"))
+        note = f"at the peak ({phase}), above weights, optimizer state and inputs: {held}"
+        return (display.Table("MemoryValue", rows, notes=(note,)),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def _table(cost: Cost, sizes: dict[str, Any]) -> dict[Any, Any]:
@@ -265,7 +321,7 @@ def training_memory(config: ArchConfig, *, batch: Any = B, optimizer: str = "ada
     batch = as_size("batch", batch)
     trace, params = cost.trace, cost.params
     overlap = 0 if precision.mixed else _image_bytes(config, batch)  # the first conv keeps the image itself
-    full = trace.then(loss_trace(batch, config.num_classes, precision))
+    full = trace.then(loss_trace(batch, _modelled(config).num_classes, precision))
     backward = frozenset(q.shift(saved=-overlap) for q in full.peaks(checkpoint))
     gradients = PARAM_BYTES * params
     return TrainingMemory(
@@ -295,6 +351,21 @@ class InferenceMemory:
     @property
     def peak(self) -> sympy.Expr:
         return self.weights + self.inputs + self.weight_copies + self.activations
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        rows = (display.row("weights", self.weights, "byte"), display.row("inputs", self.inputs, "byte"),
+                display.row("16-bit weight copies", self.weight_copies, "byte"),
+                display.row("activations", self.activations, "byte"), display.row("peak", self.peak, "byte"))
+        return (display.Table("InferenceMemory (no autograd)", rows),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def inference_memory(config: ArchConfig, *, batch: Any = B, dtype: str = "float32",

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from costmodel import display
 from costmodel.errors import InvalidConfigError, UnknownPresetError
 from costmodel.hardware import canonical_dtype
 
@@ -97,6 +98,20 @@ class ModelStates:
     def total(self) -> float:
         return self.params + self.grads + self.optimizer
 
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        rows = (display.row("parameters", self.params, "byte"), display.row("gradients", self.grads, "byte"),
+                display.row("optimizer state", self.optimizer, "byte"), display.row("total", self.total, "byte"))
+        return (display.Table("ModelStates (one full replica)", rows),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
+
 
 def model_states(params: int, *, optimizer: str = "adamw", dtype: str = "fp32") -> ModelStates:
     r"""Model-state bytes for ``params`` parameters (ZeRO, Sec. 3.1).
@@ -132,6 +147,21 @@ class MemoryPerGPU:
     def as_dict(self) -> dict[str, float]:
         return {"params": self.params, "grads": self.grads, "optimizer": self.optimizer,
                 "activations": self.activations, "total": self.total}
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        rows = (display.row("parameters", self.params, "byte"), display.row("gradients", self.grads, "byte"),
+                display.row("optimizer state", self.optimizer, "byte"),
+                display.row("activations", self.activations, "byte"), display.row("total", self.total, "byte"))
+        return (display.Table("MemoryPerGPU", rows),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def memory_per_gpu(states: ModelStates, *, gpus: int = 1, strategy: str = "ddp", activations: float = 0.0

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from costmodel import display
 from costmodel.errors import InvalidConfigError
 from costmodel.hardware import CPU, DeviceSpec, canonical_dtype, get_device
 from costmodel.parallel import (
@@ -103,12 +104,12 @@ def model_ops(config: Any, *, batch: int, dtype: str = "fp32") -> list[Op]:
 def optimizer_op(params: int, optimizer: str = "adamw", shards: int = 1) -> Op:
     """The optimizer update of ``params / shards`` parameters (fp32 state).
 
-    Bytes per parameter (:data:`costmodel.calibrate.OPTIMIZER_TRAFFIC`): SGD reads the
+    Bytes per parameter (:data:`costmodel.microbench.OPTIMIZER_TRAFFIC`): SGD reads the
     weight and its gradient and writes the weight (3 values); momentum also reads and
     writes its buffer (5); Adam and AdamW read weight, gradient and both moments and
     write weight and moments (7); 4 bytes each.
     """
-    from costmodel.calibrate import OPTIMIZER_TRAFFIC
+    from costmodel.microbench import OPTIMIZER_TRAFFIC
 
     if optimizer not in OPTIMIZER_TRAFFIC:
         raise InvalidConfigError("optimizer", optimizer, f"must be one of {', '.join(OPTIMIZER_TRAFFIC)}")
@@ -156,6 +157,28 @@ class StepTime:
         shares = {"compute": bounds.get("compute", 0.0), "memory bandwidth": bounds.get("memory", 0.0),
                   "communication": self.exposed_communication_s}
         return max(shares, key=lambda k: shares[k])
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        hidden = f"({display.format_value(self.exposed_communication_s, 's')} not overlapped)"
+        rows = (display.row("forward", self.forward_s, "s"), display.row("backward", self.backward_s, "s"),
+                display.row("optimizer", self.optimizer_s, "s"),
+                display.row("communication", self.communication_s, "s", note=hidden if self.communication_s else ""),
+                display.row("step", self.seconds, "s"))
+        total = self.roofline.seconds or 1.0
+        kinds = list(self.by_kind().items())
+        by_kind = tuple(display.Row(kind, (display.Value(s, "s"), display.Value(f"{100 * s / total:.1f}%")))
+                        for kind, s in kinds[:display.MAX_ROWS])
+        return (display.Table("StepTime", rows, notes=(f"bottleneck: {self.bottleneck}",)),
+                display.Table("time by op kind", by_kind, header=("op kind", "time", "share")))
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def step_time(config: Any, *, batch: int, profile: DeviceProfile, optimizer: str = "adamw", gpus: int = 1,
@@ -282,6 +305,34 @@ class TrainingPlan:
             "cost": None if cost is None else {"amount": cost[0], "currency": cost[1]},
             "time_by_kind_s": self.step.by_kind(), "profile": self.profile_source, "notes": list(self.notes),
         }
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        fmt = display.format_value
+        capacity = f"of {fmt(self.memory_capacity, 'byte')}: {'fits' if self.fits else 'does NOT fit'}"
+        rows = [display.row("batch", f"{self.batch} ({self.per_gpu_batch} per GPU)"),
+                display.row("steps", f"{self.total_steps:,} ({self.epochs} epoch(s) of {self.steps_per_epoch:,} "
+                                     f"steps, {self.dataset_size:,} images each)"),
+                display.row("step time", self.step_time_s, "s"), display.row("training time", self.train_time_s, "s"),
+                display.row("training FLOPs", self.training_flops_per_step * self.total_steps, "flop",
+                            note=f"({fmt(self.training_flops_per_step, 'flop')} per step)"),
+                display.row("memory per GPU", self.memory.total, "byte", note=capacity),
+                display.row("bottleneck", self.bottleneck), display.row("GPU-hours", f"{fmt(self.gpu_hours)} GPU-h")]
+        if self.cost is not None:
+            amount = f"{self.cost[0]:,.2f}" if self.cost[0] >= 0.01 or self.cost[0] == 0 else f"{self.cost[0]:.2g}"
+            rows.append(display.row("cost", f"{amount} {self.cost[1]} at {self.price}"))
+        title = (f"TrainingPlan: {self.model} on {self.gpus} x {self.device} "
+                 f"({self.dtype}, {self.optimizer}, {self.strategy})")
+        plan_table = display.Table(title, tuple(rows), notes=(f"rates: {self.profile_source}", *self.notes))
+        return (plan_table, self.step._display_tables()[0], self.memory._display_tables()[0])
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch: int, epochs: int = 1,

@@ -190,7 +190,8 @@ def plot_breakdown(model: Any, path: str | Path | None = None, *, over: str = "i
     xs = _grid(lo, hi, points)
 
     def values(expr: sympy.Expr) -> np.ndarray:
-        return np.asarray(sympy.lambdify(symbol, expr, "numpy")(xs), dtype=float) * np.ones_like(xs)
+        ys: np.ndarray = np.asarray(sympy.lambdify(symbol, expr, "numpy")(xs), dtype=float) * np.ones_like(xs)
+        return ys
 
     total = values(getattr(cost, metric))
     layers = [(p, values(getattr(c, metric))) for p, c in chosen]
@@ -337,6 +338,7 @@ def plot_attention_tradeoff(path: str | Path | None = None, *, shape: Any = None
     the square image side that gives that many tokens (with a class token).
     """
     from costmodel import efficient_attention as ea
+    from costmodel.analysis import Crossovers
     from costmodel.symbols import L
 
     shape = shape or ea.AttentionShape()
@@ -348,7 +350,8 @@ def plot_attention_tradeoff(path: str | Path | None = None, *, shape: Any = None
         panel_shape = shape if name == "forward_flops" else shape.replace(fused=False)
 
         def curve(expr: sympy.Expr) -> np.ndarray:
-            return np.asarray(sympy.lambdify(L, expr, "numpy")(xs), dtype=float) * np.ones_like(xs)
+            ys: np.ndarray = np.asarray(sympy.lambdify(L, expr, "numpy")(xs), dtype=float) * np.ones_like(xs)
+            return ys
 
         curves = {v: curve(ea.metric(v, name, shape=panel_shape, scope=scope)) for v in variants}
         unit = "flop" if name == "forward_flops" else "element"
@@ -363,6 +366,8 @@ def plot_attention_tradeoff(path: str | Path | None = None, *, shape: Any = None
             if v == "full":
                 continue
             found = ea.crossover("full", v, shape=panel_shape, name=name, scope=scope, lo=lo, hi=hi)
+            if not isinstance(found, Crossovers):  # closed-form roots: the shape has symbolic sizes
+                raise InvalidConfigError("shape", shape, "must have numeric sizes to plot")
             for c in found:
                 if c.first_valid is not None and lo <= c.first_valid <= hi:
                     _mark(ax, c.first_valid, f"L = {c.first_valid}: {v} < full", row)

@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.errors import CostModelError, InvalidConfigError, ResultsFileError, UnknownPresetError
 from costmodel.hardware import CPU, DeviceSpec, canonical_dtype, get_device
+from costmodel.units import ureg
 
 #: op kind -> op class (the rate used when a profile has none for the kind itself)
 KIND_CLASS: dict[str, str] = {
@@ -80,13 +81,26 @@ class ProfileNotFoundError(CostModelError, FileNotFoundError):
 
 @dataclass(frozen=True, kw_only=True)
 class Rate:
-    """Achievable compute rate (flop/s) and bandwidth (byte/s) of one op kind in one direction.
+    r"""Achievable compute rate (flop/s) and bandwidth (byte/s) of one op kind in one direction.
 
     ``flops`` may be ``inf`` for a kind whose time is all traffic (e.g. pooling).
+
+    A calibrated rate may also carry *size curves*: ``flops_curve`` and
+    ``bandwidth_curve`` are ``(Q, rate)`` points measured on ops of different traffic
+    ``Q`` (bytes). Where a curve has two or more sizes, the rate of an op of traffic
+    ``Q`` is the least-squares line through the points in :math:`\ln Q`,
+
+    .. math:: R(Q) = a + b \ln Q, \quad \text{clamped to } [\min_i R_i, \max_i R_i],
+
+    so an op whose working set spills out of the caches (a batch-32 GEMM, a large
+    normalisation) gets the lower rate measured at that size, not the rate of the
+    calibration's median shape. The clamp keeps extrapolation inside what was measured.
     """
 
     flops: float
     bandwidth: float
+    flops_curve: tuple[tuple[float, float], ...] = ()
+    bandwidth_curve: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("flops", "bandwidth"):
@@ -94,14 +108,40 @@ class Rate:
             if not value > 0:
                 raise InvalidConfigError(name, value, "an achievable rate must be positive")
             object.__setattr__(self, name, value)
+        for name in ("flops_curve", "bandwidth_curve"):
+            points = tuple(sorted((float(q), float(r)) for q, r in getattr(self, name)))
+            for q, r in points:
+                if not (q > 0 and r > 0 and math.isfinite(q) and math.isfinite(r)):
+                    raise InvalidConfigError(name, (q, r), "curve points need a positive size and rate")
+            object.__setattr__(self, name, points)
+
+    def flops_at(self, nbytes: float) -> float:
+        """Achievable flop/s of an op that moves ``nbytes`` (the curve's fit, else ``flops``)."""
+        return _fit(self.flops_curve, nbytes, self.flops)
+
+    def bandwidth_at(self, nbytes: float) -> float:
+        """Achievable byte/s of an op that moves ``nbytes`` (the curve's fit, else ``bandwidth``)."""
+        return _fit(self.bandwidth_curve, nbytes, self.bandwidth)
 
     def time(self, flops: float, nbytes: float) -> float:
-        r"""Roofline time :math:`\max(F / R_F, Q / R_Q)` in seconds (no overhead)."""
-        return max(flops / self.flops, nbytes / self.bandwidth)
+        r"""Roofline time :math:`\max(F / R_F(Q), Q / R_Q(Q))` in seconds (no overhead)."""
+        return max(flops / self.flops_at(nbytes), nbytes / self.bandwidth_at(nbytes))
 
     def bound(self, flops: float, nbytes: float) -> str:
         """``"compute"`` or ``"memory"``: which term of :meth:`time` is larger."""
-        return "compute" if flops / self.flops >= nbytes / self.bandwidth else "memory"
+        return "compute" if flops / self.flops_at(nbytes) >= nbytes / self.bandwidth_at(nbytes) else "memory"
+
+
+def _fit(points: tuple[tuple[float, float], ...], size: float, default: float) -> float:
+    """The rate at ``size`` from a least-squares line in log size, clamped to the measured rates."""
+    if len({q for q, _ in points}) < 2 or not size > 0:
+        return default
+    xs = [math.log(q) for q, _ in points]
+    ys = [r for _, r in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    value = my + slope * (math.log(size) - mx)
+    return min(max(value, min(ys)), max(ys))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,8 +223,9 @@ class DeviceProfile:
             return get_device(self.device)
         note = f"measured by costmodel calibrate ({self.source}); achievable, not a datasheet peak"
         return DeviceSpec(name=self.device, description=f"{self.device} as calibrated", kind="cpu" if self.device == CPU
-                          else "gpu", peak_flops={self.dtype: f"{self.peak_flops} flop/s"},
-                          memory_bandwidth=f"{self.memory_bandwidth} byte/s", memory=f"{self.memory} byte",
+                          else "gpu", peak_flops={self.dtype: ureg.Quantity(self.peak_flops, "flop/s")},
+                          memory_bandwidth=ureg.Quantity(self.memory_bandwidth, "byte/s"),
+                          memory=ureg.Quantity(self.memory, "byte"),
                           sources={"peak_flops": note, "memory_bandwidth": note, "memory": "os.sysconf / device query"})
 
     # -- JSON ---------------------------------------------------------------------------
@@ -193,15 +234,17 @@ class DeviceProfile:
             "device": self.device, "dtype": self.dtype, "source": self.source, "created": self.created,
             "threads": self.threads, "clock": self.clock, "overhead_s": self.overhead_s,
             "memory": self.memory, "memory_bandwidth": self.memory_bandwidth, "peak_flops": self.peak_flops,
-            "rates": {k: {d: {"flops": _finite(r.flops), "bandwidth": r.bandwidth} for d, r in v.items()}
-                      for k, v in self.rates.items()},
+            "rates": {k: {d: _rate_json(r) for d, r in v.items()} for k, v in self.rates.items()},
             "measurements": list(self.measurements),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeviceProfile:
         try:
-            rates = {k: {d: Rate(flops=_inf(r["flops"]), bandwidth=r["bandwidth"]) for d, r in v.items()}
+            rates = {k: {d: Rate(flops=_inf(r["flops"]), bandwidth=r["bandwidth"],
+                                 flops_curve=tuple(map(tuple, r.get("flops_curve", ()))),
+                                 bandwidth_curve=tuple(map(tuple, r.get("bandwidth_curve", ()))))
+                         for d, r in v.items()}
                      for k, v in data["rates"].items()}
             return cls(device=data["device"], dtype=data.get("dtype", "fp32"), rates=rates,
                        overhead_s=float(data.get("overhead_s", 0.0)), source=data.get("source", ""),
@@ -210,6 +253,15 @@ class DeviceProfile:
                        created=data.get("created", ""), measurements=tuple(data.get("measurements", ())))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidConfigError("profile", "JSON", f"has an unexpected shape: {exc}") from exc
+
+
+def _rate_json(rate: Rate) -> dict[str, Any]:
+    out: dict[str, Any] = {"flops": _finite(rate.flops), "bandwidth": rate.bandwidth}
+    if rate.flops_curve:
+        out["flops_curve"] = [list(p) for p in rate.flops_curve]
+    if rate.bandwidth_curve:
+        out["bandwidth_curve"] = [list(p) for p in rate.bandwidth_curve]
+    return out
 
 
 def _finite(x: float) -> float | None:
@@ -236,14 +288,18 @@ def profile_path(device: str, dtype: str = "fp32") -> Path:
 
 
 def save_profile(profile: DeviceProfile, path: str | Path | None = None) -> Path:
-    """Write ``profile`` as JSON (atomically); returns the path."""
+    """Write ``profile`` as JSON atomically (a temporary file in the same folder, then one
+    ``os.replace``: a reader sees the old profile or the new one, never half a file); returns the path."""
     target = Path(path) if path is not None else profile_path(profile.device, profile.dtype)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.chmod(tmp, _file_mode(target))  # mkstemp's 0o600 would make a shared cache private
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(profile.to_json(), handle, indent=2)
             handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -251,19 +307,50 @@ def save_profile(profile: DeviceProfile, path: str | Path | None = None) -> Path
     return target
 
 
+def _file_mode(target: Path) -> int:
+    """Permission bits for a rewrite of ``target``: its own, else those of a new file under the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def load_profile(device: str = CPU, dtype: str = "fp32", path: str | Path | None = None) -> DeviceProfile:
-    """The calibrated profile of ``device`` (from ``path`` or :func:`profile_path`)."""
+    """The calibrated profile of ``device`` (from ``path`` or :func:`profile_path`).
+
+    A missing profile is a :class:`ProfileNotFoundError` saying how to make one; a file
+    that is not a profile (not UTF-8, not JSON, truncated, the wrong shape) is a
+    :class:`~costmodel.errors.ResultsFileError` naming it and what is wrong.
+    """
     target = Path(path) if path is not None else profile_path(device, dtype)
     if not target.exists():
         raise ProfileNotFoundError(
             f"no calibrated profile for device {device!r} ({canonical_dtype(dtype)}) at {target}: "
             f"run `costmodel calibrate{_dtype_flag(dtype)}`"
             f" first (or pass --profile PATH)")
+    data = _read_profile_json(target)
+    if not isinstance(data, dict):
+        raise ResultsFileError(target, f"holds a JSON {type(data).__name__}, expected a profile object; recalibrate")
     try:
-        data = json.loads(target.read_text(encoding="utf-8"))
+        return DeviceProfile.from_json(data)
+    except (CostModelError, KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        raise ResultsFileError(target, f"is not a valid profile ({exc}); recalibrate") from None
+
+
+def _read_profile_json(target: Path) -> Any:
+    """The JSON value of a profile file; unreadable or corrupt is a :class:`ResultsFileError`."""
+    try:
+        return json.loads(target.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ResultsFileError(target, f"cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(target, "is not UTF-8 text: not a profile, or damaged; recalibrate") from None
     except json.JSONDecodeError as exc:
-        raise InvalidConfigError("profile", str(target), f"is not valid JSON ({exc.msg}); recalibrate") from exc
-    return DeviceProfile.from_json(data)
+        raise ResultsFileError(target, f"is not valid JSON ({exc.msg}: line {exc.lineno}); recalibrate") from None
+    except RecursionError:
+        raise ResultsFileError(target, "is not valid JSON (nested too deeply); recalibrate") from None
 
 
 def _dtype_flag(dtype: str) -> str:

@@ -248,7 +248,7 @@ def numeric_sign_changes(diff: sympy.Expr, var: sympy.Symbol, lo: Any, hi: Any, 
         if s == prev_s:
             prev_x = x
             continue
-        if lattice:  # the first valid value with the new sign
+        if step is not None:  # on the lattice (``_grid`` makes one when a step is given): the first valid value
             i0, i1 = int(prev_x) // step, int(x) // step
             while i1 - i0 > 1:
                 mid = (i0 + i1) // 2

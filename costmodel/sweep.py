@@ -47,7 +47,7 @@ DIVISIBILITY: dict[type, tuple[tuple[str, str], ...]] = {
 DEFAULT_METRICS = ("params", "forward_flops", "backward_flops", "training_flops", "peak_training_bytes")
 
 
-class _FloorDiv(sympy.Function):
+class _FloorDiv(sympy.Function):  # type: ignore[misc]  # SymPy is untyped: its Function is Any to mypy
     """``floor(n / q)`` for an integer-valued ``n`` and a positive integer ``q``.
 
     Printed as ``numpy.floor(n / q)``: for integers ``|n| < 2**53`` the correctly rounded

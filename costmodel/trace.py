@@ -45,14 +45,15 @@ allocates temporaries of its size) and, for a forward pass without autograd
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeAlias, TypeVar
 
 import sympy
 
-Expr = sympy.Expr
+Expr: TypeAlias = sympy.Expr  # SymPy is untyped: an alias of Any to the checker
 _ZERO = sympy.S.Zero
+_T = TypeVar("_T")
 
 
 def _sym(value: Any) -> Expr:
@@ -189,10 +190,11 @@ class Trace:
         return node
 
     # -- evaluation ---------------------------------------------------------------------
-    def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+    def _cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
         if key not in self._cache:
             self._cache[key] = compute()
-        return self._cache[key]
+        value: _T = self._cache[key]
+        return value
 
     def held(self, checkpointed: bool = False) -> Expr:
         """Bytes the forward pass leaves held for the backward pass."""
@@ -219,7 +221,8 @@ class Trace:
         if self.kind == "op":
             return frozenset({Peak(self.saved, self.grads, self.extra)})
         if self.kind == "seq":
-            held, found = _ZERO, frozenset()
+            held: Expr = _ZERO
+            found: frozenset[Peak] = frozenset()
             for item in self.items:
                 found = prune({q.shift(grads=item.grads) for q in found}
                               | {q.shift(saved=held) for q in item.peaks(ck)})

@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import sympy
 
-Expr = sympy.Expr
+Expr: TypeAlias = sympy.Expr  # SymPy is untyped: an alias of Any to the checker
 _ZERO = sympy.S.Zero
 MIXED = "mixed"
 

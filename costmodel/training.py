@@ -29,12 +29,13 @@ from typing import Any
 
 import sympy
 
+from costmodel import display
 from costmodel.errors import InvalidConfigError
 from costmodel.memory import TrainingMemory, training_memory
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.base import ArchConfig
 from costmodel.symbols import B, R
-from costmodel.units import ureg
+from costmodel.units import Quantity, ureg
 
 #: the batch tried at most (2**31 images): beyond it a budget is taken as unlimited
 MAX_BATCH = 2**31
@@ -49,19 +50,22 @@ def parse_budget(text: Any) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
     try:
-        quantity = ureg.Quantity(str(text).strip())
+        quantity: Quantity = ureg.Quantity(str(text).strip())
     except Exception as exc:  # pint raises several kinds for unparseable text
         raise InvalidConfigError("memory", text, "is not a memory size (e.g. 80GiB, 16 GB, 512MiB)") from exc
     if not isinstance(quantity, ureg.Quantity) or quantity.unitless:
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
-    names = [str(name) for name in quantity.unit_items() for name in name[:1]]
-    # pint counts bits and bytes as dimensionless: check the units are information units
-    if not all(name.endswith(("byte", "bit")) for name in names) or not quantity.dimensionless:
+    if not quantity.check("[information]"):  # costmodel.units gives bytes their own dimension
         raise InvalidConfigError("memory", text, f"is in {quantity.units}, not an amount of memory (bytes)")
     value = quantity.to("byte").magnitude
     if not value > 0:
         raise InvalidConfigError("memory", text, "must be positive")
     return int(value)
+
+
+def _gib(n: int | None) -> str:
+    """Bytes in GiB with three decimals, for :meth:`Fit.message` (``?`` for an unknown size)."""
+    return "? GiB" if n is None else f"{n / 2**30:.3f} GiB"
 
 
 @dataclass(frozen=True)
@@ -100,14 +104,32 @@ class Fit:
 
     def message(self) -> str:
         """One sentence for the command line."""
-        gib = lambda n: f"{n / 2**30:.3f} GiB"  # noqa: E731
         if self.value is None:
-            return (f"nothing fits: {self.field} {self.smallest} already needs {gib(self.smallest_memory)} "
-                    f"({self.smallest_memory:,} bytes), more than the budget of {gib(self.budget)} "
+            return (f"nothing fits: {self.field} {self.smallest} already needs {_gib(self.smallest_memory)} "
+                    f"({self.smallest_memory:,} bytes), more than the budget of {_gib(self.budget)} "
                     f"({self.budget:,} bytes)")
-        return (f"largest {self.field} that fits {gib(self.budget)}: {self.value} "
-                f"(peak {gib(self.memory)} = {self.memory:,} bytes; {self.next_value} would need "
-                f"{gib(self.next_memory)})")
+        return (f"largest {self.field} that fits {_gib(self.budget)}: {self.value} "
+                f"(peak {_gib(self.memory)} = {self.memory:,} bytes; {self.next_value} would need "
+                f"{_gib(self.next_memory)})")
+
+    def _display_tables(self) -> tuple[display.Table, ...]:
+        budget = display.format_value(self.budget, "byte")
+        rows = [display.row(f"largest {self.field}", "none fits" if self.value is None else self.value)]
+        if self.value is not None:
+            rows.append(display.row(f"peak at {self.value}", self.memory, "byte"))
+        rows += [display.row(f"peak at {self.next_value}", self.next_memory, "byte"),
+                 display.row("budget", self.budget, "byte")]
+        notes = (f"values are multiples of {self.step}",) if self.step != 1 else ()
+        return (display.Table(f"Fit: largest {self.field} within {budget}", tuple(rows), notes=notes),)
+
+    def __str__(self) -> str:
+        return display.render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return display.render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return display.render_latex(self._display_tables())
 
 
 def _solve(candidates: list[sympy.Expr], symbol: sympy.Symbol, budget: int, step: int) -> int | None:
@@ -164,12 +186,12 @@ def resolution_step(config: ArchConfig) -> int:
     if isinstance(config, ViTConfig):
         return int(config.patch_size)
     if isinstance(config, ResNetConfig):
-        return 4 * 2 ** (config.num_stages - 1)
+        return int(4 * 2 ** (config.num_stages - 1))
     if isinstance(config, ConvNeXtConfig):
-        return 4 * 2 ** (config.stages - 1)
+        return int(4 * 2 ** (config.stages - 1))
     if isinstance(config, ConvNetConfig):
         layers = len(config.channels)
-        return int(config.stride) ** layers * (2**layers if config.pool != "none" else 1)
+        return int(int(config.stride) ** layers * (2**layers if config.pool != "none" else 1))
     raise InvalidConfigError("config", type(config).__name__, "has no memory model")
 
 

@@ -385,8 +385,10 @@ def test_crossover_of_peak_memory_over_the_batch(capsys):
 def test_compare_command_with_three_models_reports_every_pair(capsys):
     code, out = run_cli(capsys, "compare", "resnet50", "convnext_tiny", "vit_s_16", "--range", "64:512")
     assert code == 0
-    assert "crossover at image_size = 96 (root 73.6): vit_s_16 is cheaper than convnext_tiny from there on" in out
-    assert "no crossover of resnet50 and convnext_tiny in 64:512: resnet50 is cheaper throughout" in out
+    assert ("crossover at image_size = 96 px (root 73.6 px): vit_s_16 is cheaper than convnext_tiny "
+            "from there on") in out
+    assert ("no crossover of resnet50 and convnext_tiny for image_size from 64 px to 512 px: "
+            "resnet50 is cheaper throughout") in out
 
 
 @pytest.mark.parametrize("argv, message", [

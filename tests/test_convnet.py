@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 import sympy
-import torch
+from costmodel.validation.build import build, example_input
+from costmodel.validation.flops import count_flops, count_params
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -16,8 +17,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from costmodel.errors import InvalidConfigError
 from costmodel.models import ConvNetConfig, cost
 from costmodel.symbols import B, H, R, W, w
-from costmodel.validation.build import build, example_input
-from costmodel.validation.flops import count_flops, count_params
 
 
 def _assert_matches_module(config: ConvNetConfig, batch: int) -> None:

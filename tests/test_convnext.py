@@ -27,6 +27,8 @@ import re
 import pytest
 import sympy
 import torch
+from costmodel.validation.build import build, example_input, measure_flops
+from costmodel.validation.flops import count_flops, count_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,8 +37,6 @@ from costmodel.errors import InvalidConfigError
 from costmodel.models import ConvNeXtConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.symbols import B, C, H, K, R, W, n, w
-from costmodel.validation.build import build, example_input, measure_flops
-from costmodel.validation.flops import count_flops, count_params
 
 # torchvision/models/convnext.py, ConvNeXt_*_Weights.IMAGENET1K_V1.meta: "num_params" and
 # "_ops" (the docs table's "GFLOPS" column). "_ops" counts multiply-accumulates (1 MAC = 1
@@ -91,8 +91,8 @@ def test_tiny_params_by_hand():
     dims, depths = (96, 192, 384, 768), (3, 3, 9, 3)
     stem = (3 * 16 * 96 + 96) + 2 * 96                      # 4x4 conv + bias, LayerNorm2d
     blocks = sum(n * ((49 * d + d) + 2 * d + (4 * d * d + 4 * d) + (4 * d * d + d) + d)
-                 for d, n in zip(dims, depths))              # dwconv, LN, fc1, fc2, layer scale
-    down = sum(2 * a + (4 * a * b + b) for a, b in zip(dims, dims[1:]))  # LN2d + 2x2 conv
+                 for d, n in zip(dims, depths, strict=True))              # dwconv, LN, fc1, fc2, layer scale
+    down = sum(2 * a + (4 * a * b + b) for a, b in zip(dims, dims[1:], strict=False))  # LN2d + 2x2 conv
     head = 2 * 768 + (768 * 1000 + 1000)
     assert stem + blocks + down + head == 28_589_128 == cost(get_preset("convnext_tiny"), batch=1).params
 
@@ -259,7 +259,7 @@ def test_divisible_polynomial_leading_term_by_hand():
     c = cost(get_preset("convnext_tiny").replace(image_size=R), batch=1, divisible=True)
     dims, depths = (96, 192, 384, 768), (3, 3, 9, 3)
     blocks = sum(n * 2 * (49 * d + 8 * d * d) * R**2 / 4 ** (i + 2)
-                 for i, (d, n) in enumerate(zip(dims, depths)))
+                 for i, (d, n) in enumerate(zip(dims, depths, strict=True)))
     assert sympy.expand(sum(c.part(f"stage{i}").forward_flops for i in range(4)) - blocks) == 0
 
 

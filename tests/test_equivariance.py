@@ -11,11 +11,11 @@ patches of the image permutes the output tokens the same way and leaves the clas
 from __future__ import annotations
 
 import torch
+from costmodel.validation.build import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel.models import ConvNetConfig, ViTConfig
-from costmodel.validation.build import build
 
 SIDE = 24
 

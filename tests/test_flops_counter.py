@@ -9,9 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from costmodel.validation.flops import MeasuredFlops, UncountedOpError, count_flops, count_params
+from torch import nn
 
 
 class SDPA(nn.Module):

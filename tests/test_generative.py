@@ -12,6 +12,8 @@ import json
 import pytest
 import sympy
 import torch
+from costmodel.validation.build import build, measure_flops
+from costmodel.validation.torch_models.pixelcnn import causal_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,13 +21,18 @@ from costmodel.cli import main
 from costmodel.conventions import FULL
 from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
 from costmodel.models import FAMILIES, cost
-from costmodel.models.generative import (ARTransformerConfig, ConvVAEConfig, PixelCNNConfig, ViTVAEConfig, Z,
-                                         sample_cost, sum_over_steps)
+from costmodel.models.generative import (
+    ARTransformerConfig,
+    ConvVAEConfig,
+    PixelCNNConfig,
+    ViTVAEConfig,
+    Z,
+    sample_cost,
+    sum_over_steps,
+)
 from costmodel.models.generative.common import t, tau
 from costmodel.models.generative.pixelcnn import mask_taps
 from costmodel.symbols import B, D, R, d, n
-from costmodel.validation.build import build, measure_flops
-from costmodel.validation.torch_models.pixelcnn import causal_mask
 
 
 def _assert_measured(config, batch: int) -> None:

@@ -11,19 +11,25 @@ from __future__ import annotations
 import pytest
 import sympy
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from costmodel.models import cost
-from costmodel.models.generative import (ARTransformerConfig, ConvVAEConfig, PixelCNNConfig, ViTVAEConfig,
-                                         sample_cost, tau)
-from costmodel.models.generative.ar_transformer import kv_cache_elements
-from costmodel.models.generative.pixelcnn import cache_elements
-from costmodel.symbols import B, D, d
 from costmodel.validation.build import build
 from costmodel.validation.sampling import measure_sampling
 from costmodel.validation.torch_models import ar_transformer as torch_ar
 from costmodel.validation.torch_models import pixelcnn as torch_pixelcnn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.models import cost
+from costmodel.models.generative import (
+    ARTransformerConfig,
+    ConvVAEConfig,
+    PixelCNNConfig,
+    ViTVAEConfig,
+    sample_cost,
+    tau,
+)
+from costmodel.models.generative.ar_transformer import kv_cache_elements
+from costmodel.models.generative.pixelcnn import cache_elements
+from costmodel.symbols import B, D, d
 
 V_ = sympy.Symbol("V", positive=True, integer=True)
 

@@ -71,7 +71,7 @@ def test_largest_batch_agrees_with_a_real_measured_run():
 
 def test_peak_of_tiny_models_against_process_rss():
     cases = [(TINY_CONVNET, 16, "adam", "float32", False), (TINY_VIT, 32, "sgd", "float32", False)]
-    for (config, batch, optimizer, dtype, checkpoint), measured in zip(cases, measure_rss_peaks(cases)):
+    for (config, batch, optimizer, dtype, checkpoint), measured in zip(cases, measure_rss_peaks(cases), strict=True):
         predicted = peak(config, batch, optimizer=optimizer, dtype=dtype, checkpoint=checkpoint)
         # a few MiB of kernel scratch and heap pages weigh more in a 40 MiB step than in the
         # presets' (within 3%: see test_recorded_cpu_validation_meets_the_targets)

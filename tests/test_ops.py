@@ -3,13 +3,13 @@
 import pytest
 import sympy
 import torch
+from costmodel.validation.flops import count_flops, count_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel import FULL, InvalidConfigError
 from costmodel.ops import conv2d, conv_out_size, linear, matmul, patch_embedding
 from costmodel.symbols import H
-from costmodel.validation.flops import count_flops, count_params
 
 torch.set_grad_enabled(True)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 import sympy
-import torch
+from costmodel.validation.build import build, example_input, measure_flops
+from costmodel.validation.flops import count_flops, count_params
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -18,8 +19,6 @@ from costmodel.errors import InvalidConfigError
 from costmodel.models import ResNetConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.symbols import B, D, H, R, W, w
-from costmodel.validation.build import build, example_input, measure_flops
-from costmodel.validation.flops import count_flops, count_params
 
 # torchvision's published metadata of the IMAGENET1K_V1 weights: ``num_params`` and
 # ``_ops`` (shown as "GFLOPS" in the docs table), from torchvision/models/resnet.py

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from costmodel import calibrate
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.errors import InvalidConfigError, ResultsFileError, UnknownPresetError
 from costmodel.hardware import get_device
 from costmodel.roofline import (
     DEFAULT_EFFICIENCY,
@@ -86,10 +86,10 @@ def test_profile_json_round_trip_and_lookup(tmp_path, monkeypatch):
 def test_bad_profiles_are_clear_errors(tmp_path):
     bad = tmp_path / "p.json"
     bad.write_text("{")
-    with pytest.raises(InvalidConfigError, match="is not valid JSON"):
+    with pytest.raises(ResultsFileError, match=r"p\.json: is not valid JSON"):
         load_profile(path=bad)
     bad.write_text('{"device": "cpu"}')
-    with pytest.raises(InvalidConfigError, match="unexpected shape"):
+    with pytest.raises(ResultsFileError, match="unexpected shape"):
         load_profile(path=bad)
     with pytest.raises(UnknownPresetError):
         DeviceProfile(device="x", rates={"fft": {"forward": Rate(flops=1, bandwidth=1)}})
@@ -138,7 +138,7 @@ def test_measure_uses_the_requested_clock():
 
 def test_a_short_calibration_runs_and_reports_progress(monkeypatch):
     torch = pytest.importorskip("torch")
-    small = [b for b in calibrate.benchmarks(scale=1) if b.label in ("linear 1576x384 -> 1536", "relu", "add")]
+    small = [b for b in calibrate.benchmarks(scale=1) if b.label in ("linear 197x384 -> 1536", "relu", "add")]
     monkeypatch.setattr(calibrate, "benchmarks", lambda device, dtype, scale: small)
     seen = []
     threads = torch.get_num_threads()
@@ -155,7 +155,7 @@ def test_cli_calibrate_writes_a_profile_that_plan_then_uses(tmp_path, monkeypatc
     torch = pytest.importorskip("torch")
     from costmodel.cli import main
 
-    keep = ("linear 1576x384 -> 1536", "conv 3x3/1 64->64 g1 @56", "relu", "add")
+    keep = ("linear 197x384 -> 1536", "conv 3x3/1 64->64 g1 @56 b1", "relu", "add")
     small = [b for b in calibrate.benchmarks(scale=1) if b.label in keep]
     monkeypatch.setattr(calibrate, "benchmarks", lambda device, dtype, scale: small)
     monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
@@ -165,7 +165,8 @@ def test_cli_calibrate_writes_a_profile_that_plan_then_uses(tmp_path, monkeypatc
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr()
-    assert " 1/9]" in out.err and " 9/9] overhead" in out.err and "profile written to" in out.out
+    n = len(small) + 1  # the benchmarks kept (relu and add at two sizes) and the overhead benchmark
+    assert f" 1/{n}]" in out.err and f"{n}/{n}] overhead" in out.err and "profile written to" in out.out
     profile = load_profile("cpu")
     assert profile.threads == 1 and profile.rate("matmul").flops > 1e8
     # batch norm and pooling were not measured: they fall back to the elementwise class
@@ -201,10 +202,33 @@ def test_time_results_merge_by_case_and_keep_other_sections(tmp_path):
 
 def test_measure_step_times_a_real_training_step():
     pytest.importorskip("torch")
-    from costmodel.models.convnet import ConvNetConfig
     from costmodel.validation.timing import measure_step
+
+    from costmodel.models.convnet import ConvNetConfig
 
     config = ConvNetConfig(channels=(4, 8), image_size=16, num_classes=10)
     out = measure_step(config, 2, repeats=3, warmup=1, clock="cpu")
     assert len(out["step_s"]) == 3 and out["step_s"] == sorted(out["step_s"])
     assert 0 < out["forward_s"][0] <= out["step_s"][-1]
+
+
+def test_a_size_curve_interpolates_in_log_size_and_clamps_to_the_measured_rates():
+    # two points: 100 GFLOP/s at 1 MB, 60 GFLOP/s at 16 MB. The least-squares line through
+    # two points is the line through them: at 4 MB (halfway in ln Q) the rate is 80 GFLOP/s.
+    r = Rate(flops=90e9, bandwidth=20e9, flops_curve=((16e6, 60e9), (1e6, 100e9)))
+    assert r.flops_at(4e6) == pytest.approx(80e9)
+    assert r.flops_at(1e3) == pytest.approx(100e9)  # clamped: never above the best measured rate
+    assert r.flops_at(1e9) == pytest.approx(60e9)  # nor below the worst
+    # the time of a compute-bound op of 4 MB and 8 GFLOP is 8e9 / 80e9 = 0.1 s
+    assert r.time(8e9, 4e6) == pytest.approx(0.1)
+    # without a curve (or with one size only) the scalar rate is used
+    assert Rate(flops=90e9, bandwidth=20e9, flops_curve=((1e6, 50e9),)).flops_at(4e6) == 90e9
+    with pytest.raises(InvalidConfigError, match="flops_curve"):
+        Rate(flops=1.0, bandwidth=1.0, flops_curve=((0.0, 1.0), (1.0, 2.0)))
+
+
+def test_size_curves_survive_a_json_round_trip():
+    r = Rate(flops=90e9, bandwidth=20e9, bandwidth_curve=((1e6, 30e9), (1e8, 10e9)))
+    p = DeviceProfile(device="cpu", rates={"elementwise": {"forward": r}})
+    back = DeviceProfile.from_json(json.loads(json.dumps(p.to_json())))
+    assert back.rate("elementwise").bandwidth_at(1e7) == pytest.approx(20e9)

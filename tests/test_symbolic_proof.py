@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import functools
 
+import costmodel.validation.symbolic as symbolic
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 import sympy
 import torch
 import torch.utils._sympy.functions as tfn
-
-import costmodel.validation.symbolic as symbolic
-from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
-from costmodel.models.presets import get_preset
-from costmodel.symbols import B, H, W
 from costmodel.validation.build import build
 from costmodel.validation.flops import count_flops
 from costmodel.validation.symbolic import (
@@ -33,6 +27,12 @@ from costmodel.validation.symbolic import (
     symbolic_flops,
     to_sympy,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
+from costmodel.models.presets import get_preset
+from costmodel.symbols import B, H, W
 
 floor = sympy.floor
 G_h, G_w = sympy.symbols("G_h G_w", positive=True, integer=True)  # ViT patch grid
@@ -44,7 +44,7 @@ STRIDED_CONVNET = ConvNetConfig(channels=(8, 16), kernel_size=5, stride=2, paddi
 SMALL_VIT = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, num_classes=10)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _traced(config, dynamic=("batch", "height", "width")):
     """One trace per case for the whole module (a trace takes seconds)."""
     return symbolic_flops(config, dynamic)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 import costmodel.validation.report as report
-from costmodel.errors import UnknownPresetError
-from costmodel.models import ConvNetConfig, ViTConfig
+import costmodel.validation.results_io as results_io
+import pytest
+import torch
 from costmodel.validation.report import (
     ResultsFileError,
     ValidationRecord,
@@ -20,6 +19,9 @@ from costmodel.validation.report import (
     run_validation,
     write_results,
 )
+
+from costmodel.errors import UnknownPresetError
+from costmodel.models import ConvNetConfig, ViTConfig
 
 # One 3x3 conv (pad 1) to 4 channels on an 8x8 image, no norm or pool, linear head to 3.
 TINY_CONVNET = ConvNetConfig(channels=(4,), image_size=8, num_classes=3, norm="none", pool="none")
@@ -72,24 +74,41 @@ def test_resnet18_preset_on_cpu():
     assert all(r.ok for r in rows)
 
 
-def test_failed_case_is_recorded_and_the_run_goes_on(monkeypatch):
+@pytest.mark.parametrize("exc, status", [
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail"), "out of memory"),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB"), "out of memory"),
+    (MemoryError(), "out of memory"),
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+                  "tried to allocate 123456 bytes."), "out of memory"),
+    (ValueError("an uncounted op\nsecond line"), "failed: ValueError: an uncounted op"),
+])
+def test_failed_case_is_recorded_and_the_run_goes_on(monkeypatch, tmp_path, exc, status):
     real_build = report.build
 
     def build(config):
         if config is TINY_VIT:
-            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
+            raise exc
         return real_build(config)
 
     monkeypatch.setattr(report, "build", build)
     rows = run_validation([TINY_VIT, TINY_CONVNET], batch=2)
     failed, passed = rows[:3], rows[3:]
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
     for r in failed:
-        assert r.error == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+        assert r.error == f"{type(exc).__name__}: {first_line}".rstrip(": ")
+        assert r.status == status
         assert (r.measured, r.rel_error, r.ok) == (None, None, False)
         assert r.predicted is not None  # the closed form was still computed
-    assert all(r.ok for r in passed)
+    assert all(r.ok and r.status == "ok" for r in passed)  # the other case was still measured
     table = format_table(rows)
-    assert "FAILED" in table and "out of memory" in table and "3 of 6 quantities exact" in table
+    assert "3 of 6 quantities exact" in table
+    if status == "out of memory":
+        assert table.count("out of memory") >= 3 and "OUT OF MEMORY vit(" in table and "FAILED" not in table
+    else:
+        assert "FAILED vit(" in table and "an uncounted op" in table
+    path = write_results(rows, "cpu", tmp_path / "cpu.json")  # and it reads back, status included
+    assert [(r.preset, r.status, r.error) for r in records_from_results(read_results(path))] == \
+        [(r.preset, r.status, r.error) for r in sorted(rows, key=lambda r: r.preset)]
 
 
 def test_relative_error_and_table_units():
@@ -132,7 +151,8 @@ def test_write_is_atomic(records, tmp_path, monkeypatch):
     before = path.read_text()
     replaced = []
     real_replace = os.replace
-    monkeypatch.setattr(report.os, "replace", lambda src, dst: replaced.append((src, dst)) or real_replace(src, dst))
+    monkeypatch.setattr(results_io.os, "replace",
+                        lambda src, dst: replaced.append((src, dst)) or real_replace(src, dst))
     write_results(records[3:], "cpu", path)
     (src, dst), = replaced
     assert os.path.dirname(src) == str(tmp_path) and dst == path  # temp file in the same folder
@@ -140,7 +160,7 @@ def test_write_is_atomic(records, tmp_path, monkeypatch):
     def broken_dump(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.json, "dump", broken_dump)
+    monkeypatch.setattr(results_io.json, "dump", broken_dump)
     after_second = path.read_text()
     with pytest.raises(OSError, match="disk full"):
         write_results(records, "cpu", path)
@@ -151,7 +171,7 @@ def test_write_is_atomic(records, tmp_path, monkeypatch):
 def test_corrupt_file_is_a_clear_error(records, tmp_path):
     path = tmp_path / "cpu.json"
     path.write_text('{"flops": {"records": [\n')
-    with pytest.raises(ResultsFileError, match=r"cpu\.json is not valid JSON .* line 2"):
+    with pytest.raises(ResultsFileError, match=r"cpu\.json: is not valid JSON .* line 2"):
         read_results(path)
     with pytest.raises(ResultsFileError):
         write_results(records, "cpu", path)  # refuses to overwrite what it cannot read

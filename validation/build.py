@@ -10,11 +10,11 @@ import importlib
 from typing import Any
 
 import torch
+from costmodel.validation.flops import MeasuredFlops, count_flops, count_params
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 from costmodel.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig
-from costmodel.validation.flops import MeasuredFlops, count_flops, count_params
 
 
 def _require_integers(config: ArchConfig) -> None:

@@ -22,7 +22,6 @@ fits ``eps`` to each curve. Results, with the seeds, go to ``validation/results/
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -32,11 +31,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from costmodel.validation.build import build
+from costmodel.validation.results_io import write_json_atomically
 
 from costmodel.convergence import fit_rate, summarize
 from costmodel.errors import CostModelError
 from costmodel.models import ConvNetConfig, ViTConfig, cost
-from costmodel.validation.build import build
 
 RESULTS = Path(__file__).resolve().parent / "results" / "convergence.json"
 SPLIT_SEED = 20231030
@@ -231,10 +231,8 @@ def summarize_curves(curves: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def write_results(results: dict[str, Any], path: str | Path = RESULTS) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1) + "\n")
-    return path
+    """Write the experiment's results as JSON, atomically (through a temporary file and ``os.replace``)."""
+    return write_json_atomically(path, results, indent=1)
 
 
 def plot_results(results: dict[str, Any], path: str | Path) -> Path:

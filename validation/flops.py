@@ -15,8 +15,9 @@ Two things make a plain ``FlopCounterMode`` run untrustworthy, and both are hand
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode

@@ -50,6 +50,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from costmodel.validation.build import build, example_input
+from costmodel.validation.outcomes import WorkerFailed, subprocess_status
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.checkpoint import checkpoint
@@ -374,9 +375,12 @@ def measure_rss_peaks(cases: list[tuple[ArchConfig, int, str, str, bool]], *, ti
     if nice:
         command = ["nice", "-n", str(nice), *command]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"RSS subprocess failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return [PeakMeasurement(**row) for row in json.loads(done.stdout.strip().splitlines()[-1])]
+    if done.returncode != 0:  # killed by the OOM killer (-9), an allocation failure, a crash
+        raise WorkerFailed(f"RSS subprocess (exit {done.returncode})", subprocess_status(done.returncode, done.stderr))
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise WorkerFailed("RSS subprocess", "failed: printed no result")
+    return [PeakMeasurement(**row) for row in json.loads(lines[-1])]
 
 
 def measure_cuda_peak(config: ArchConfig, batch: int, *, optimizer: str = "sgd", dtype: str = "float32",

@@ -12,14 +12,17 @@ For every preset (or config) and batch size it records
   (``torch.cuda.max_memory_allocated``) or ``"memtracker"`` (``MemTracker`` on fake
   tensors, fast, tensors only).
 
-:func:`write_memory_results` keeps them under the key ``"memory"`` of
-``validation/results/<device>.json`` (other keys kept, one atomic ``os.replace``).
+A case that runs out of memory (or fails otherwise) is recorded with its ``error`` and
+status (``"out of memory"``, ``"failed: ..."``; :mod:`costmodel.validation.outcomes`) and
+the run goes on. :func:`write_memory_results` keeps the records under the key
+``"memory"`` of ``validation/results/<device>.json`` (other keys kept, written atomically
+by :mod:`costmodel.validation.results_io`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,8 @@ from typing import Any
 
 import torch
 from costmodel.validation import memory as measure
+from costmodel.validation.outcomes import OK, OUT_OF_MEMORY, first_line, status_from_error
+from costmodel.validation.results_io import merge_records, read_records, read_results
 
 from costmodel.memory import memory_cost, training_memory
 from costmodel.models.base import ArchConfig
@@ -58,6 +63,11 @@ class MemoryRecord:
     error: str | None = None
 
     @property
+    def status(self) -> str:
+        """``"ok"``, ``"out of memory"`` or ``"failed: <error>"`` (from ``error``)."""
+        return status_from_error(self.error)
+
+    @property
     def key(self) -> tuple[Any, ...]:
         return (self.preset, self.batch, self.quantity, self.optimizer or "", self.dtype, self.checkpoint,
                 self.method)
@@ -69,11 +79,6 @@ def _relative(predicted: int | None, measured: int | None) -> float | None:
     return (predicted - measured) / measured
 
 
-def _error(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1] if text else ''}"[:300]
-
-
 def _record(name: str, device: str, batch: int, optimizer: str | None, dtype: str, checkpoint: bool,
             quantity: str, method: str, predict: Any, measure_fn: Any) -> MemoryRecord:
     predicted = measured = seconds = error = None
@@ -83,7 +88,7 @@ def _record(name: str, device: str, batch: int, optimizer: str | None, dtype: st
         measured = int(measure_fn())
         seconds = time.perf_counter() - start
     except Exception as exc:  # out of memory, a failed subprocess: record it and go on
-        error = _error(exc)
+        error = first_line(exc)
     return MemoryRecord(preset=name, device=device, batch=batch, optimizer=optimizer, dtype=dtype,
                         checkpoint=checkpoint, quantity=quantity, method=method, predicted=predicted,
                         measured=measured, rel_error=_relative(predicted, measured), seconds=seconds, error=error)
@@ -116,13 +121,13 @@ def run_memory_validation(presets: Sequence[str | ArchConfig] = DEFAULT_PRESETS,
                                         c, b, dtype=dtype, fake=dtype == "float32").bytes))
         cases = [(batch, optimizer) for batch in batches for optimizer in optimizers]
         measured = _peaks(config, cases, method=method, dtype=dtype, checkpoint=checkpoint, nice=nice)
-        for (batch, optimizer), (value, seconds, error) in zip(cases, measured):
+        for (batch, optimizer), (value, seconds, error) in zip(cases, measured, strict=True):
             predicted, predict_error = None, None
             try:
                 predicted = training_memory(config, batch=batch, optimizer=optimizer, dtype=dtype,
                                             checkpoint=checkpoint).evaluate().peak
             except Exception as exc:  # a config the model cannot evaluate
-                predict_error = _error(exc)
+                predict_error = first_line(exc)
             done.append(MemoryRecord(preset=name, device=device, batch=batch, optimizer=optimizer, dtype=dtype,
                                      checkpoint=checkpoint, quantity="peak_training_bytes", method=method,
                                      predicted=predicted, measured=value, rel_error=_relative(predicted, value),
@@ -155,18 +160,14 @@ def _peaks(config: ArchConfig, cases: list[tuple[int, str]], *, method: str, dty
         try:
             results.append((peak_fn(config, batch, **options).peak, time.perf_counter() - start, None))
         except Exception as exc:  # out of memory, a failed subprocess: record it and go on
-            results.append((None, None, _error(exc)))
+            results.append((None, None, first_line(exc)))
     return results
 
 
-def memory_records_from_results(data: dict[str, Any]) -> list[MemoryRecord]:
-    """The memory records of a results dict (as ``read_results`` returns it)."""
-    from costmodel.validation.report import ResultsFileError
-
-    try:
-        return [MemoryRecord(**row) for row in data.get("memory", {}).get("records", [])]
-    except (TypeError, AttributeError) as exc:
-        raise ResultsFileError(f"the 'memory' section has an unexpected shape: {exc}") from exc
+def memory_records_from_results(data: dict[str, Any], path: str | os.PathLike[str] = "results"
+                                ) -> list[MemoryRecord]:
+    """The memory records of a results dict (as ``read_results`` returns it), checked."""
+    return read_records(data, "memory", MemoryRecord, path=path)
 
 
 def write_memory_results(records: Sequence[MemoryRecord], device: str, path: Any = None) -> Path:
@@ -175,20 +176,11 @@ def write_memory_results(records: Sequence[MemoryRecord], device: str, path: Any
     A new record replaces a stored one of the same case (preset, batch, quantity,
     optimizer, dtype, checkpointing, method); everything else in the file is kept.
     """
-    from costmodel.validation.report import default_path, read_results, write_atomically
+    from costmodel.validation.report import default_path
 
-    target = Path(path) if path is not None else default_path(device)
-    data = read_results(target, missing_ok=True)
-    merged = {r.key: r for r in memory_records_from_results(data)}
-    merged.update({r.key: r for r in records})
-    rows = []
-    for record in sorted(merged.values(), key=lambda r: r.key):
-        row = dataclasses.asdict(record)
-        if row["rel_error"] is not None and not math.isfinite(row["rel_error"]):
-            row["rel_error"] = None
-        rows.append(row)
-    data["memory"] = {"device": device, "torch": torch.__version__, "records": rows}
-    return write_atomically(target, data)
+    return merge_records(Path(path) if path is not None else default_path(device), "memory", records,
+                         record_type=MemoryRecord, key=lambda r: r.key,
+                         header=lambda old, rows: {"device": device, "torch": torch.__version__})
 
 
 def predict(record: MemoryRecord) -> int:
@@ -205,12 +197,12 @@ def predict(record: MemoryRecord) -> int:
 def refresh_predictions(device: str = "cpu", path: Any = None) -> list[MemoryRecord]:
     """Recompute the predicted side of every stored preset record with the current model
     (after a change to the model; the measurements are kept) and write the file back."""
-    from costmodel.validation.report import default_path, read_results
+    from costmodel.validation.report import default_path
 
     from costmodel.models.presets import PRESETS
 
     target = Path(path) if path is not None else default_path(device)
-    records = memory_records_from_results(read_results(target))
+    records = memory_records_from_results(read_results(target), target)
     fresh = []
     for r in records:
         if r.preset in PRESETS and r.error is None:
@@ -225,21 +217,31 @@ def _mib(value: int | None) -> str:
     return "-" if value is None else f"{value / 2**20:,.2f} MiB"
 
 
+def _rel(record: MemoryRecord) -> str:
+    if record.error:
+        return OUT_OF_MEMORY if record.status == OUT_OF_MEMORY else "FAILED"
+    if record.predicted == record.measured:
+        return "exact"
+    return "-" if record.rel_error is None else f"{100 * record.rel_error:+.2f}%"
+
+
+def _failure_line(r: MemoryRecord) -> str:
+    what = "OUT OF MEMORY" if r.status == OUT_OF_MEMORY else "FAILED"
+    optimizer = f" {r.optimizer}" if r.optimizer else ""
+    return f"{what} {r.preset} batch {r.batch}{optimizer} {r.quantity}: {r.error}"
+
+
 def format_memory_table(records: Sequence[MemoryRecord]) -> str:
     """A plain-text table (MiB, relative error); a summary of the largest error below."""
+    from costmodel.validation.report import align_rows
+
     header = ("preset", "batch", "optimizer", "dtype", "ckpt", "quantity", "method", "predicted", "measured",
               "rel. error")
     rows = [header]
     for r in records:
-        rel = "FAILED" if r.error else ("exact" if r.predicted == r.measured else
-                                        "-" if r.rel_error is None else f"{100 * r.rel_error:+.2f}%")
         rows.append((r.preset, str(r.batch), r.optimizer or "-", r.dtype, "yes" if r.checkpoint else "no",
-                     r.quantity, r.method, _mib(r.predicted), _mib(r.measured), rel))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    right = {1, 7, 8, 9}
-    lines = ["  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-             for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+                     r.quantity, r.method, _mib(r.predicted), _mib(r.measured), _rel(r)))
+    lines = align_rows(rows, right={1, 7, 8, 9})
     saved = [r for r in records if r.quantity == "saved_activation_bytes" and r.error is None]
     peaks = [r for r in records if r.quantity == "peak_training_bytes" and r.rel_error is not None]
     if saved:
@@ -249,7 +251,7 @@ def format_memory_table(records: Sequence[MemoryRecord]) -> str:
         worst = max(peaks, key=lambda r: abs(r.rel_error or 0))
         lines.append(f"Peak training memory: largest error {100 * worst.rel_error:+.2f}% "
                      f"({worst.preset}, batch {worst.batch}, {worst.optimizer}).")
-    lines.extend(f"FAILED {r.preset} batch {r.batch} {r.quantity}: {r.error}" for r in records if r.error)
+    lines.extend(_failure_line(r) for r in records if r.status != OK)
     return "\n".join(lines)
 
 

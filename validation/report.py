@@ -5,12 +5,13 @@ device, runs one forward and one backward pass on a random image batch under
 ``FlopCounterMode`` (:func:`costmodel.validation.flops.count_flops`, real tensors, no
 fake or meta shortcut), and compares parameters, forward FLOPs and backward FLOPs with
 ``costmodel.models.cost(config, batch=batch)``. A case that fails (out of memory, an
-uncounted op, a cost that cannot be computed) is recorded with its error message and the
-run goes on.
+uncounted op, a cost that cannot be computed) is recorded with its error message and
+status (:mod:`costmodel.validation.outcomes`: ``"out of memory"`` or ``"failed: ..."``)
+and the run goes on.
 
 :func:`write_results` keeps the records in ``validation/results/<device>.json`` under the
 key ``"flops"`` (other keys, e.g. ``"memory"`` or ``"time"`` written by other tools, are
-kept), replacing the atomic file in one ``os.replace``.
+kept), replacing the file atomically (:mod:`costmodel.validation.results_io`).
 
 The memory part (:mod:`costmodel.validation.memory_report`, re-exported here) compares
 :func:`costmodel.memory.training_memory` with measured peaks and saved tensors and keeps
@@ -21,10 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,22 +31,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from costmodel.validation.build import build, example_input
+from costmodel.validation.flops import count_flops, count_params
+from costmodel.validation.outcomes import OK, OUT_OF_MEMORY, first_line, status_from_error
+from costmodel.validation.results_io import merge_records, read_records, read_results
+from costmodel.validation.results_io import write_json_atomically as write_atomically
 
-from costmodel.errors import CostModelError
+from costmodel.errors import ResultsFileError
 from costmodel.models import cost
 from costmodel.models.base import ArchConfig
 from costmodel.models.presets import get_preset
-from costmodel.validation.build import build, example_input
-from costmodel.validation.flops import count_flops, count_params
 
 #: quantity -> unit, in table order
 QUANTITIES: dict[str, str] = {"params": "param", "forward_flops": "FLOP", "backward_flops": "FLOP"}
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-
-class ResultsFileError(CostModelError):
-    """A results file that cannot be read (corrupt JSON or the wrong shape)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +67,10 @@ class ValidationRecord:
         Wall time of the measured forward and backward pass (the whole case).
     error : str or None
         ``"ExceptionType: message"`` of a failed case.
+
+    :attr:`status` says how the case ended: ``"ok"``, ``"out of memory"`` or
+    ``"failed: <error>"`` (derived from ``error``, so records read back from older files
+    have it too).
     """
 
     preset: str
@@ -84,6 +86,11 @@ class ValidationRecord:
     @property
     def unit(self) -> str:
         return QUANTITIES[self.quantity]
+
+    @property
+    def status(self) -> str:
+        """``"ok"``, ``"out of memory"`` or ``"failed: <error>"``."""
+        return status_from_error(self.error)
 
     @property
     def ok(self) -> bool:
@@ -148,10 +155,6 @@ def _release(device: str) -> None:
         torch.cuda.empty_cache()
 
 
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-
-
 def run_validation(presets: Sequence[str | ArchConfig], device: str = "cpu", batch: int = 1) -> list[ValidationRecord]:
     """Measure each preset (name or config) on ``device`` and compare with the closed forms.
 
@@ -167,8 +170,8 @@ def run_validation(presets: Sequence[str | ArchConfig], device: str = "cpu", bat
             predicted = dict(_predicted(config, batch))
             measured_values, seconds = _measure(config, device, batch)
             measured = dict(measured_values)
-        except Exception as exc:  # out of memory, uncounted op, ...: record it and go on
-            error = _error(exc)
+        except Exception as exc:  # out of memory (MemoryError, torch.OutOfMemoryError), uncounted op, ...
+            error = first_line(exc)  # recorded (status: "out of memory" / "failed: ..."); the run goes on
         finally:
             _release(device)
         for quantity in QUANTITIES:
@@ -185,42 +188,9 @@ def default_path(device: str) -> Path:
     return RESULTS_DIR / f"{device}.json"
 
 
-def read_results(path: str | os.PathLike[str], *, missing_ok: bool = False) -> dict[str, Any]:
-    """The results file as a dict; ``{}`` for a missing file when ``missing_ok``.
-
-    Raises :class:`ResultsFileError` naming the file and the problem if it is not a JSON
-    object.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if missing_ok:
-            return {}
-        raise
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ResultsFileError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-                               f"fix or delete it") from exc
-    if not isinstance(data, dict):
-        raise ResultsFileError(f"{path} holds a JSON {type(data).__name__}, expected an object of result sections")
-    return data
-
-
-def _record_to_json(record: ValidationRecord) -> dict[str, Any]:
-    data = dataclasses.asdict(record)
-    if data["rel_error"] is not None and not math.isfinite(data["rel_error"]):
-        data["rel_error"] = None  # JSON has no infinity; predicted and measured remain
-    return data
-
-
-def records_from_results(data: dict[str, Any]) -> list[ValidationRecord]:
-    """The FLOP records of a results dict (as :func:`read_results` returns it)."""
-    try:
-        return [ValidationRecord(**row) for row in data.get("flops", {}).get("records", [])]
-    except (TypeError, AttributeError) as exc:
-        raise ResultsFileError(f"the 'flops' section has an unexpected shape: {exc}") from exc
+def records_from_results(data: dict[str, Any], path: str | os.PathLike[str] = "results") -> list[ValidationRecord]:
+    """The FLOP records of a results dict (as :func:`read_results` returns it), checked."""
+    return read_records(data, "flops", ValidationRecord, path=path)
 
 
 def write_results(records: Sequence[ValidationRecord], device: str,
@@ -230,37 +200,13 @@ def write_results(records: Sequence[ValidationRecord], device: str,
     A new record replaces the stored one of the same (preset, batch, quantity); other
     stored records and every other top-level key are kept. The file is written to a
     temporary file in the same folder and moved over the old one with ``os.replace``, so
-    a reader never sees half a file. Returns the path written.
+    a reader never sees half a file; a stored file that cannot be read back is a
+    :class:`ResultsFileError` and is left as it is. Returns the path written.
     """
-    target = Path(path) if path is not None else default_path(device)
-    data = read_results(target, missing_ok=True)
-    old = records_from_results(data)
-    key = lambda r: (r.preset, r.batch, r.quantity)  # noqa: E731
-    merged = {key(r): r for r in old}
-    merged.update({key(r): r for r in records})
-    data["flops"] = {
-        "device": device,
-        "torch": torch.__version__,
-        "records": [_record_to_json(r) for r in sorted(merged.values(), key=lambda r: (key(r)[:2], _order(r)))],
-    }
-    return write_atomically(target, data)
-
-
-def write_atomically(target: Path, data: dict[str, Any]) -> Path:
-    """Write ``data`` as JSON to ``target`` through a temporary file and one ``os.replace``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return merge_records(Path(path) if path is not None else default_path(device), "flops", records,
+                         record_type=ValidationRecord, key=lambda r: (r.preset, r.batch, r.quantity),
+                         sort_key=lambda r: (r.preset, r.batch, _order(r)),
+                         header=lambda old, rows: {"device": device, "torch": torch.__version__})
 
 
 def _order(record: ValidationRecord) -> int:
@@ -274,10 +220,19 @@ def _number(value: int | None, unit: str) -> str:
 
 def _rel(record: ValidationRecord) -> str:
     if record.error is not None:
-        return "FAILED"
+        return OUT_OF_MEMORY if record.status == OUT_OF_MEMORY else "FAILED"
     if record.rel_error is None:
         return "-"
     return "exact" if record.predicted == record.measured else f"{record.rel_error:+.3e}"
+
+
+def align_rows(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
+    """Rows of cells as aligned text lines (columns in ``right`` right-aligned), a rule under the first."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
 def format_table(records: Sequence[ValidationRecord]) -> str:
@@ -287,15 +242,12 @@ def format_table(records: Sequence[ValidationRecord]) -> str:
     for r in records:
         rows.append((r.preset, r.device, str(r.batch), r.quantity, _number(r.predicted, r.unit),
                      _number(r.measured, r.unit), _rel(r), "-" if r.seconds is None else f"{r.seconds:.2f} s"))
-    right = {2, 4, 5, 6, 7}
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             .rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = align_rows(rows, right={2, 4, 5, 6, 7})
     exact = sum(r.ok for r in records)
     lines.append(f"\n{exact} of {len(records)} quantities exact.")
-    failures = {(r.preset, r.error) for r in records if r.error is not None}
-    lines.extend(f"FAILED {preset}: {error}" for preset, error in sorted(failures))
+    failures = {(r.preset, r.status, r.error) for r in records if r.status != OK}
+    lines.extend(f"{'OUT OF MEMORY' if status == OUT_OF_MEMORY else 'FAILED'} {preset}: {error}"
+                 for preset, status, error in sorted(failures, key=str))
     return "\n".join(lines)
 
 

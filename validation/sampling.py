@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-from costmodel.errors import InvalidConfigError
-from costmodel.models.generative import ARTransformerConfig, PixelCNNConfig
 from costmodel.validation.build import build
 from costmodel.validation.flops import count_flops, count_params
 from costmodel.validation.torch_models import ar_transformer, pixelcnn
+
+from costmodel.errors import InvalidConfigError
+from costmodel.models.generative import ARTransformerConfig, PixelCNNConfig
 
 
 @dataclass(frozen=True)

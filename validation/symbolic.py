@@ -42,6 +42,8 @@ import numpy as np
 import sympy
 import torch
 import torch.utils._sympy.functions as tfn
+from costmodel.validation.build import build
+from costmodel.validation.flops import UncountedOpError, count_flops, count_params
 from torch._dynamo.source import ConstantSource
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
@@ -49,8 +51,6 @@ from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, Stateles
 from costmodel.errors import CostModelError, InvalidConfigError
 from costmodel.models.base import ArchConfig
 from costmodel.symbols import B, H, W
-from costmodel.validation.build import build
-from costmodel.validation.flops import UncountedOpError, count_flops, count_params
 
 #: dynamic dimension name -> (index in the (B, C, H, W) input, canonical symbol)
 DIMS: dict[str, tuple[int, sympy.Symbol]] = {"batch": (0, B), "height": (2, H), "width": (3, W)}
@@ -338,7 +338,7 @@ def _quasi_polynomial_shape(expr: sympy.Expr,
     if body.free_symbols - set(gens) or not body.is_polynomial(*gens):
         return None
     monomials = sympy.Poly(body, *gens).monoms() if body != 0 else [(0,) * len(gens)]
-    degree = {s: max(m[i] + sum(e * wt[s] for e, wt in zip(m[len(symbols):], weights)) for m in monomials)
+    degree = {s: max(m[i] + sum(e * wt[s] for e, wt in zip(m[len(symbols):], weights, strict=False)) for m in monomials)
               for i, s in enumerate(symbols)}
     return {s: (period[s], int(degree[s])) for s in symbols}
 
@@ -420,8 +420,8 @@ def prove_equal(predicted: Any, measured: Any, symbols: Iterable[sympy.Symbol],
     diff = np.broadcast_to(diff, tuple(len(grid[s]) for s in symbols))
     bad = np.argwhere(diff != 0)
     if len(bad):
-        point = {str(s): int(grid[s][i]) for s, i in zip(symbols, bad[0])}
-        table = dict(zip(symbols, point.values()))
+        point = {str(s): int(grid[s][i]) for s, i in zip(symbols, bad[0], strict=True)}
+        table = dict(zip(symbols, point.values(), strict=True))
         raise ProofError(f"not equal at {point}: predicted {sympy.sympify(predicted).subs(table)} != measured "
                          f"{sympy.sympify(measured).subs(table)} ({len(bad)} of {diff.size} grid points differ)")
     complete = shape is not None and all(_covers(grid[s], *shape[s]) for s in symbols)

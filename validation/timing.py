@@ -14,9 +14,12 @@ wall time is recorded beside it. On CUDA the clock is wall time between synchron
 
 :func:`run_time_validation` calibrates, measures every case, and repeats that for
 ``rounds`` rounds, so that each round's prediction uses a profile measured minutes
-before its measurements; per case the medians over rounds are reported.
+before its measurements; per case the medians over rounds are reported. A case whose
+worker runs out of memory (an allocation failure, or killed by the OOM killer with
+``SIGKILL``) or fails otherwise is recorded with its ``status`` (``"out of memory"`` or
+``"failed: <reason>"``, :mod:`costmodel.validation.outcomes`) and the run goes on.
 :func:`write_time_results` merges the records into ``validation/results/<device>.json``
-under ``"time"`` (other keys are kept), atomically.
+under ``"time"`` (other keys are kept), atomically (:mod:`costmodel.validation.results_io`).
 
 Run: ``python -m costmodel.validation.timing --models resnet18 vit_ti_16 --batches 8 32``.
 """
@@ -29,105 +32,22 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from costmodel.errors import CostModelError, InvalidConfigError
+from costmodel.validation.outcomes import OK, WorkerFailed, status_of, subprocess_status
+from costmodel.validation.results_io import merge_records, read_records, read_results
+from costmodel.validation.timing_worker import make_optimizer, measure_step, worker_main
+
+from costmodel.errors import InvalidConfigError
 from costmodel.roofline import DeviceProfile, load_profile, save_profile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: the cases the issue names (at batch 8 and 32)
 DEFAULT_MODELS = ("resnet18", "resnet50", "vit_ti_16", "vit_s_16", "vit_b_16", "convnext_tiny")
 DEFAULT_BATCHES = (8, 32)
-
-
-# -- measuring one case (runs in the worker process) ---------------------------------------
-def measure_step(config: Any, batch: int, *, device: str = "cpu", optimizer: str = "adamw", repeats: int = 5,
-                 warmup: int = 1, clock: str = "wall", dtype: str = "fp32") -> dict[str, Any]:
-    """Forward and training-step seconds of ``config`` at ``batch``: samples, medians, minima.
-
-    ``dtype``: ``fp32``; ``tf32`` (TF32 matmuls and convolutions on CUDA); ``bf16`` or
-    ``fp16``: the forward pass and the loss under ``torch.autocast`` (mixed precision with
-    float32 weights). Returns ``{"forward_s": [...], "step_s": [...], "wall_step_s":
-    [...]}`` (sorted samples).
-    """
-    import contextlib
-
-    import torch
-    import torch.nn.functional as F
-    from costmodel.validation.build import build, example_input
-
-    from costmodel.hardware import canonical_dtype
-
-    dtype = canonical_dtype(dtype)
-    device_type = torch.device(device).type
-    if device_type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = dtype == "tf32"
-    low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype)
-    autocast = (lambda: torch.autocast(device_type, dtype=low)) if low is not None else contextlib.nullcontext
-    if repeats < 1 or warmup < 0:
-        raise InvalidConfigError("repeats", repeats, "need repeats >= 1 and warmup >= 0")
-    torch.manual_seed(0)
-    with torch.device(device):
-        model = build(config)
-    model.train()
-    images = example_input(config, batch, device=device)
-    labels = torch.randint(0, int(getattr(config, "num_classes", 1000)), (batch,), device=device)
-    opt = make_optimizer(optimizer, model.parameters())
-    sync = (lambda: torch.cuda.synchronize(device)) if str(device).startswith("cuda") else (lambda: None)
-    timer = time.process_time if clock == "cpu" else time.perf_counter
-
-    def step() -> tuple[float, float, float]:
-        sync()
-        wall0, t0 = time.perf_counter(), timer()
-        opt.zero_grad(set_to_none=True)
-        with autocast():
-            loss = F.cross_entropy(model(images), labels)
-        sync()
-        t1 = timer()
-        loss.backward()
-        opt.step()
-        sync()
-        t2 = timer()
-        return t1 - t0, t2 - t0, time.perf_counter() - wall0
-
-    for _ in range(warmup):
-        step()
-    samples = [step() for _ in range(repeats)]
-    return {"forward_s": sorted(s[0] for s in samples), "step_s": sorted(s[1] for s in samples),
-            "wall_step_s": sorted(s[2] for s in samples)}
-
-
-def make_optimizer(name: str, params: Any) -> Any:
-    """The torch optimizer of ``name`` (``sgd``, ``momentum``, ``adam``, ``adamw``)."""
-    import torch
-
-    makers = {"sgd": lambda p: torch.optim.SGD(p, lr=1e-3), "momentum": lambda p: torch.optim.SGD(p, lr=1e-3,
-                                                                                                 momentum=0.9),
-              "adam": lambda p: torch.optim.Adam(p, lr=1e-4), "adamw": lambda p: torch.optim.AdamW(p, lr=1e-4)}
-    if name not in makers:
-        raise InvalidConfigError("optimizer", name, f"must be one of {', '.join(makers)}")
-    return makers[name](params)
-
-
-def _worker(args: argparse.Namespace) -> int:
-    import torch
-
-    from costmodel.calibrate import use_heap_allocator
-    from costmodel.models.presets import get_preset
-
-    if args.device == "cpu":
-        use_heap_allocator()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    result = measure_step(get_preset(args.model), args.batch, device=args.device, optimizer=args.optimizer,
-                          repeats=args.repeats, warmup=args.warmup, clock=args.clock, dtype=args.dtype)
-    print(json.dumps(result))
-    return 0
 
 
 def measure_in_subprocess(model: str, batch: int, *, device: str = "cpu", threads: int | None = None,
@@ -142,12 +62,22 @@ def measure_in_subprocess(model: str, batch: int, *, device: str = "cpu", thread
     env = dict(os.environ)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                          preexec_fn=(lambda: os.nice(nice)) if nice and os.name == "posix" else None)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CostModelError(f"timing worker for {model} at batch {batch} failed: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    done = run_worker(cmd, timeout=timeout, env=env,
+                      preexec_fn=(lambda: os.nice(nice)) if nice and os.name == "posix" else None)
+    what = f"timing worker for {model} at batch {batch}"
+    if done.returncode != 0:  # killed by the OOM killer (-9), an allocation failure, a crash
+        raise WorkerFailed(what, subprocess_status(done.returncode, done.stderr))
+    lines = done.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise WorkerFailed(what, "failed: printed no result") from None
+    return result
+
+
+def run_worker(cmd: list[str], **options: Any) -> subprocess.CompletedProcess[str]:
+    """Run a measuring subprocess, its output captured as text (one place to fake in tests)."""
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, **options)
 
 
 # -- predicted vs measured -------------------------------------------------------------
@@ -156,17 +86,19 @@ class TimeRecord:
     """One case: predicted and measured seconds of the forward pass and the training step.
 
     ``measured_*`` are medians over the timed steps (and, with several rounds, the median
-    of the rounds' medians); ``rel_error = (predicted - measured) / measured``.
+    of the rounds' medians); ``rel_error = (predicted - measured) / measured``. ``status``
+    is ``"ok"``, ``"out of memory"`` or ``"failed: <reason>"``; a case that was not
+    measured has ``measured_*`` (and, if the prediction failed too, ``predicted_*``) None.
     """
 
     model: str
     batch: int
     device: str
     optimizer: str
-    predicted_step_s: float
-    measured_step_s: float
-    predicted_forward_s: float
-    measured_forward_s: float
+    predicted_step_s: float | None = None
+    measured_step_s: float | None = None
+    predicted_forward_s: float | None = None
+    measured_forward_s: float | None = None
     min_step_s: float | None = None
     wall_step_s: float | None = None
     rounds: int = 1
@@ -174,14 +106,20 @@ class TimeRecord:
     round_errors: tuple[float, ...] = ()
     breakdown: dict[str, float] = field(default_factory=dict)
     single_rate_step_s: float | None = None
+    status: str = OK
 
     @property
-    def rel_error(self) -> float:
-        return (self.predicted_step_s - self.measured_step_s) / self.measured_step_s
+    def ok(self) -> bool:
+        """Measured and predicted."""
+        return self.status == OK and self.rel_error is not None
 
     @property
-    def forward_rel_error(self) -> float:
-        return (self.predicted_forward_s - self.measured_forward_s) / self.measured_forward_s
+    def rel_error(self) -> float | None:
+        return _relative(self.predicted_step_s, self.measured_step_s)
+
+    @property
+    def forward_rel_error(self) -> float | None:
+        return _relative(self.predicted_forward_s, self.measured_forward_s)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -189,6 +127,12 @@ class TimeRecord:
         data["rel_error"] = self.rel_error
         data["forward_rel_error"] = self.forward_rel_error
         return data
+
+
+def _relative(predicted: float | None, measured: float | None) -> float | None:
+    if predicted is None or measured is None or measured == 0:
+        return None
+    return (predicted - measured) / measured
 
 
 def predict(model: str, batch: int, profile: DeviceProfile, optimizer: str = "adamw") -> dict[str, Any]:
@@ -217,12 +161,19 @@ def run_time_validation(models: Sequence[str] = DEFAULT_MODELS, batches: Sequenc
                         calibrate: bool = True, log: Any = None, dtype: str = "fp32"
                         ) -> tuple[list[TimeRecord], DeviceProfile]:
     """Calibrate, measure every (model, batch), predict it; ``rounds`` times. Returns records and
-    the last profile. With ``calibrate=False`` the profile at ``profile_path`` is used throughout."""
+    the last profile. With ``calibrate=False`` the profile at ``profile_path`` is used throughout.
+
+    A case whose measurement fails in every round (out of memory, a killed worker) is a
+    record with that ``status``; the other cases are measured as usual.
+    """
     from costmodel.calibrate import print_progress, run_calibration
 
+    if not isinstance(rounds, int) or rounds < 1:
+        raise InvalidConfigError("rounds", rounds, "must be a positive integer")
     log = log or (lambda text: print(text, file=sys.stderr, flush=True))
     per_case: dict[tuple[str, int], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
-    profile = None
+    failures: dict[tuple[str, int], str] = {}
+    profile: DeviceProfile | None = None
     for r in range(rounds):
         if calibrate:
             log(f"round {r + 1}/{rounds}: calibrating {device} ({threads or 'default'} thread(s))")
@@ -233,103 +184,130 @@ def run_time_validation(models: Sequence[str] = DEFAULT_MODELS, batches: Sequenc
             profile = load_profile(path=profile_path) if profile_path else load_profile(device, dtype)
         for model in models:
             for batch in batches:
-                measured = measure_in_subprocess(model, batch, device=device, threads=profile.threads,
-                                                 clock=profile.clock, optimizer=optimizer, repeats=repeats,
-                                                 warmup=warmup, dtype=profile.dtype)
+                per_case.setdefault((model, batch), [])
+                try:
+                    measured = measure_in_subprocess(model, batch, device=device, threads=profile.threads,
+                                                     clock=profile.clock, optimizer=optimizer, repeats=repeats,
+                                                     warmup=warmup, dtype=profile.dtype)
+                except Exception as exc:  # out of memory, a killed or crashed worker: record it, go on
+                    failures[(model, batch)] = status_of(exc)
+                    log(f"  {model:<14} batch {batch:>3}: {failures[(model, batch)]}")
+                    continue
                 predicted = predict(model, batch, profile, optimizer)
-                per_case.setdefault((model, batch), []).append((predicted, measured))
+                per_case[(model, batch)].append((predicted, measured))
                 p, m = predicted["step_s"], statistics.median(measured["step_s"])
                 log(f"  {model:<14} batch {batch:>3}: predicted {p:8.3f} s  measured {m:8.3f} s  "
                     f"({100 * (p - m) / m:+.1f}%)")
-    assert profile is not None
-    records = []
-    for (model, batch), pairs in per_case.items():
-        med = lambda xs: statistics.median(xs)  # noqa: E731
-        records.append(TimeRecord(
-            model=model, batch=batch, device=device, optimizer=optimizer,
-            predicted_step_s=med([p["step_s"] for p, _ in pairs]),
-            measured_step_s=med([med(m["step_s"]) for _, m in pairs]),
-            predicted_forward_s=med([p["forward_s"] for p, _ in pairs]),
-            measured_forward_s=med([med(m["forward_s"]) for _, m in pairs]),
-            min_step_s=min(min(m["step_s"]) for _, m in pairs),
-            wall_step_s=med([med(m["wall_step_s"]) for _, m in pairs]),
-            rounds=len(pairs), dtype=profile.dtype,
-            round_errors=tuple((p["step_s"] - med(m["step_s"])) / med(m["step_s"]) for p, m in pairs),
-            breakdown=pairs[-1][0]["breakdown"],
-            single_rate_step_s=med([p["single_rate_step_s"] for p, _ in pairs])))
+    if profile is None:  # unreachable: rounds >= 1
+        raise InvalidConfigError("rounds", rounds, "must be a positive integer")
+    records = [_record(model, batch, pairs, device=device, optimizer=optimizer, profile=profile)
+               if pairs else _failed_record(model, batch, failures[(model, batch)], device=device,
+                                            optimizer=optimizer, profile=profile)
+               for (model, batch), pairs in per_case.items()]
     return records, profile
 
 
+def _record(model: str, batch: int, pairs: list[tuple[dict[str, Any], dict[str, Any]]], *, device: str,
+            optimizer: str, profile: DeviceProfile) -> TimeRecord:
+    """The record of a measured case: medians over its rounds."""
+    med = statistics.median
+    return TimeRecord(
+        model=model, batch=batch, device=device, optimizer=optimizer,
+        predicted_step_s=med([p["step_s"] for p, _ in pairs]),
+        measured_step_s=med([med(m["step_s"]) for _, m in pairs]),
+        predicted_forward_s=med([p["forward_s"] for p, _ in pairs]),
+        measured_forward_s=med([med(m["forward_s"]) for _, m in pairs]),
+        min_step_s=min(min(m["step_s"]) for _, m in pairs),
+        wall_step_s=med([med(m["wall_step_s"]) for _, m in pairs]),
+        rounds=len(pairs), dtype=profile.dtype,
+        round_errors=tuple((p["step_s"] - med(m["step_s"])) / med(m["step_s"]) for p, m in pairs),
+        breakdown=pairs[-1][0]["breakdown"],
+        single_rate_step_s=med([p["single_rate_step_s"] for p, _ in pairs]))
+
+
+def _failed_record(model: str, batch: int, status: str, *, device: str, optimizer: str,
+                   profile: DeviceProfile) -> TimeRecord:
+    """The record of a case that was never measured: its status, and the prediction where it can be made."""
+    try:
+        predicted: dict[str, Any] = predict(model, batch, profile, optimizer)
+    except Exception:  # the model itself cannot be predicted either: the status says why it was not measured
+        predicted = {}
+    return TimeRecord(model=model, batch=batch, device=device, optimizer=optimizer,
+                      predicted_step_s=predicted.get("step_s"), predicted_forward_s=predicted.get("forward_s"),
+                      rounds=0, dtype=profile.dtype, breakdown=predicted.get("breakdown", {}),
+                      single_rate_step_s=predicted.get("single_rate_step_s"), status=status)
+
+
 # -- results file, table, plot -----------------------------------------------------------
-def summary(records: Sequence[TimeRecord]) -> dict[str, float]:
-    """Median and maximum absolute relative error of the step times."""
-    errors = [abs(r.rel_error) for r in records]
-    return {"median_abs_error": statistics.median(errors), "max_abs_error": max(errors), "cases": len(errors)}
+def summary(records: Sequence[TimeRecord]) -> dict[str, float | int | None]:
+    """Median and maximum absolute relative error of the step times of the measured cases."""
+    errors = [abs(r.rel_error) for r in records if r.ok and r.rel_error is not None]
+    return {"median_abs_error": statistics.median(errors) if errors else None,
+            "max_abs_error": max(errors) if errors else None, "cases": len(errors),
+            "not_measured": sum(not r.ok for r in records)}
 
 
 def write_time_results(records: Sequence[TimeRecord], profile: DeviceProfile, device: str = "cpu",
                        path: str | os.PathLike[str] | None = None, note: str = "") -> Path:
-    """Put the records under ``"time"`` in the results file (other keys kept), atomically."""
+    """Put the records under ``"time"`` in the results file (other keys kept), atomically.
+
+    A record replaces the stored one of the same (model, batch, dtype, optimizer); the
+    section's summary covers every stored record, its profiles keep those of other dtypes.
+    """
     import torch
-    from costmodel.validation.report import read_results
+
+    def header(old: dict[str, Any], rows: list[TimeRecord]) -> dict[str, Any]:
+        stored = old.get("profiles", {})
+        profiles = dict(stored) if isinstance(stored, dict) else {}
+        profiles[profile.dtype] = {k: v for k, v in profile.to_json().items() if k != "measurements"}
+        return {"device": device, "torch": torch.__version__, "threads": profile.threads, "clock": profile.clock,
+                "note": note, "summary": summary(rows), "profiles": profiles}
 
     target = Path(path) if path is not None else RESULTS_DIR / f"{device}.json"
-    data = read_results(target, missing_ok=True)
-    old = data.get("time", {})
-    key = lambda r: (r["model"], r["batch"], r.get("dtype", "fp32"), r["optimizer"])  # noqa: E731
-    merged = {key(r): r for r in old.get("records", [])}
-    merged.update({key(r.to_json()): r.to_json() for r in records})
-    rows = sorted(merged.values(), key=lambda r: (r.get("dtype", "fp32"), r["model"], r["batch"]))
-    profiles = dict(old.get("profiles", {}))
-    profiles[profile.dtype] = {k: v for k, v in profile.to_json().items() if k != "measurements"}
-    errors = [abs(r["rel_error"]) for r in rows]
-    data["time"] = {
-        "device": device, "torch": torch.__version__, "threads": profile.threads, "clock": profile.clock,
-        "note": note, "summary": {"median_abs_error": statistics.median(errors), "max_abs_error": max(errors),
-                                  "cases": len(errors)},
-        "profiles": profiles, "records": rows,
-    }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return merge_records(target, "time", records, record_type=TimeRecord,
+                         key=lambda r: (r.model, r.batch, r.dtype, r.optimizer),
+                         sort_key=lambda r: (r.dtype, r.model, r.batch), header=header, to_row=TimeRecord.to_json)
 
 
 def records_from_file(path: str | os.PathLike[str]) -> list[TimeRecord]:
-    """The time records of a results file."""
-    from costmodel.validation.report import read_results
+    """The time records of a results file (checked: a corrupt file is a ``ResultsFileError``)."""
+    return read_records(read_results(path), "time", TimeRecord, path=path)
 
-    rows = read_results(path).get("time", {}).get("records", [])
-    names = set(TimeRecord.__dataclass_fields__)
-    return [TimeRecord(**{k: (tuple(v) if k == "round_errors" else v) for k, v in row.items() if k in names})
-            for row in rows]
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f} s"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:+.1f}%"
 
 
 def markdown_table(records: Sequence[TimeRecord]) -> str:
     """A Markdown table: model, batch, predicted and measured step and forward times, errors,
-    and the error of the single-rate ablation where recorded."""
-    ablation = all(r.single_rate_step_s for r in records)
+    and the error of the single-rate ablation where recorded. A case that was not measured
+    shows its status (``out of memory``, ``failed: ...``) in the measured column."""
+    ablation = all(r.single_rate_step_s for r in records if r.ok)
     extra = " single rate, no traffic |" if ablation else ""
     lines = ["| model | batch | predicted step | measured step | error | predicted fwd | measured fwd | fwd error |"
              + extra, "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if ablation else "")]
     for r in records:
         cell = ""
         if ablation:
-            cell = f" {100 * (r.single_rate_step_s - r.measured_step_s) / r.measured_step_s:+.1f}% |"
-        lines.append(f"| {r.model} | {r.batch} | {r.predicted_step_s:.3f} s | {r.measured_step_s:.3f} s | "
-                     f"{100 * r.rel_error:+.1f}% | {r.predicted_forward_s:.3f} s | {r.measured_forward_s:.3f} s | "
-                     f"{100 * r.forward_rel_error:+.1f}% |" + cell)
+            single = _relative(r.single_rate_step_s, r.measured_step_s) if r.ok else None
+            cell = f" {_percent(single)} |"
+        measured = _seconds(r.measured_step_s) if r.status == OK else r.status.replace("|", "/")
+        lines.append(f"| {r.model} | {r.batch} | {_seconds(r.predicted_step_s)} | {measured} | "
+                     f"{_percent(r.rel_error)} | {_seconds(r.predicted_forward_s)} | "
+                     f"{_seconds(r.measured_forward_s)} | {_percent(r.forward_rel_error)} |" + cell)
     s = summary(records)
-    lines.append(f"\nMedian |error| {100 * s['median_abs_error']:.1f}%, max {100 * s['max_abs_error']:.1f}% "
-                 f"over {s['cases']} cases.")
-    return "\n".join(lines)
+    notes = []
+    if s["cases"]:
+        notes.append(f"Median |error| {100 * float(s['median_abs_error'] or 0):.1f}%, "
+                     f"max {100 * float(s['max_abs_error'] or 0):.1f}% over {s['cases']} cases.")
+    if s["not_measured"]:
+        notes.append(f"{s['not_measured']} case(s) not measured: "
+                     + "; ".join(f"{r.model} batch {r.batch}: {r.status}" for r in records if not r.ok) + ".")
+    return "\n".join(lines) + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 def plot_time(records: Sequence[TimeRecord], path: str | os.PathLike[str], *, title: str = "") -> Path:
@@ -340,9 +318,12 @@ def plot_time(records: Sequence[TimeRecord], path: str | os.PathLike[str], *, ti
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    records = [r for r in records if r.ok]  # the measured cases
+    if not records:
+        raise InvalidConfigError("records", "[]", "no measured case to plot")
     fig, (ax, bars) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained",
                                    gridspec_kw={"width_ratios": [1.1, 1]})
-    values = [v for r in records for v in (r.measured_step_s, r.predicted_step_s)]
+    values = [float(v) for r in records for v in (r.measured_step_s, r.predicted_step_s) if v is not None]
     lo, hi = min(values) / 1.5, max(values) * 1.5
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="predicted = measured")
     ax.fill_between([lo, hi], [lo * 0.85, hi * 0.85], [lo * 1.15, hi * 1.15], color="grey", alpha=0.2,
@@ -359,7 +340,7 @@ def plot_time(records: Sequence[TimeRecord], path: str | os.PathLike[str], *, ti
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     labels = [f"{r.model} b{r.batch}" for r in records]
-    errors = [100 * r.rel_error for r in records]
+    errors = [100 * (r.rel_error or 0.0) for r in records]
     bars.barh(labels, errors, color=[colours[r.model] for r in records])
     for limit in (-15, 15):
         bars.axvline(limit, color="grey", linestyle="--", linewidth=1)
@@ -396,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.worker:
         args.model, args.batch = args.models[0], args.batches[0]
-        return _worker(args)
+        return worker_main(args)
     records, profile = run_time_validation(args.models, args.batches, device=args.device, threads=args.threads or None,
                                            rounds=args.rounds, repeats=args.repeats, warmup=args.warmup,
                                            optimizer=args.optimizer, profile_path=args.profile,

@@ -3,26 +3,46 @@
 Memory (families with a memory model): ``saved_activation_bytes`` and
 ``peak_training_bytes`` of a training step with ``--optimizer``, ``--dtype`` and
 ``--checkpoint`` (see :mod:`costmodel.memory`).
+
+JSON keys: ``params`` (param), ``forward_flops``, ``backward_flops`` (flop, the whole
+batch), ``saved_activation_bytes``, ``peak_training_bytes`` (byte), ``units`` naming each,
+``breakdown`` (forward flop per part).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import sympy
 
-from costmodel.cli.common import breakdown_rows, config_line, fmt, positive_int, resolve_model, show
+from costmodel.cli.common import (
+    add_command,
+    breakdown_rows,
+    config_line,
+    images,
+    positive_int,
+    print_json,
+    print_table,
+    resolve_model,
+    show,
+    show_exact,
+    show_macs,
+    show_quantity,
+)
 from costmodel.conventions import CONVENTIONS, get_convention
 from costmodel.cost import METRIC_UNITS, Cost
 from costmodel.errors import InvalidConfigError
 from costmodel.models import ArchConfig, cost
 from costmodel.symbols import B
 
+EXAMPLES = ("costmodel count resnet50",
+            "costmodel count vit_b_16 --batch 32 --optimizer adamw --dtype bfloat16 --json",
+            "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic")
+
 
 def register(sub: Any) -> None:
-    count = sub.add_parser("count", help="FLOPs and parameters of one model")
+    count = add_command(sub, "count", "FLOPs, parameters and training memory of one model", EXAMPLES)
     count.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
     count.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     count.add_argument("--batch", type=positive_int, help="images per step (default 1; symbolic B with --symbolic)")
@@ -51,6 +71,7 @@ def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[st
 
 
 def cmd_count(args: argparse.Namespace) -> int:
+    """Count one model: a table, ``--json`` or ``--symbolic`` closed forms."""
     config = resolve_model(args.model, args.set or [])
     batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
     c = cost(config, batch=batch, convention=get_convention(args.convention), divisible=args.divisible)
@@ -61,35 +82,54 @@ def cmd_count(args: argparse.Namespace) -> int:
     memory = _memory(args, config, batch)
     if args.symbolic:
         return _print_symbolic(args, config, c, memory)
-    value = c.evaluate()
     memory_values = {name: int(expr) for name, expr in memory.items()}
     if args.json:
-        out = {"model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
-               "batch": batch, "convention": args.convention, **value.magnitudes(), **memory_values,
-               "units": {**METRIC_UNITS, **dict.fromkeys(memory_values, "byte")},
-               "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
-        if memory_values:
-            out["memory"] = {"optimizer": args.optimizer, "dtype": args.dtype, "checkpoint": args.checkpoint}
-        print(json.dumps(out, indent=2))
+        print_json(count_json(args, config, c, batch, memory_values))
         return 0
     print(f"{args.model}: {config_line(config)}")
-    print(f"batch {batch}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
-    width = 16
-    print(f"{'quantity':<{width}} {'value':>14}   exact")
-    for name, unit in (*METRIC_UNITS.items(), ("training_flops", "flop")):
-        number = int(getattr(c, name))
-        print(f"{name:<{width}} {fmt(number, unit):>14}   {number:,} {unit}")
-    print(f"{'forward (MAC)':<{width}} {fmt(int(c.forward_flops) / 2, 'MAC'):>14}")
+    print(f"batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    print_table(None, ("quantity", "value", "exact"), metric_rows(c), align="lrr")
     if memory_values:
-        print(f"\nmemory of a training step ({args.optimizer}, {args.dtype}"
-              f"{', checkpointed' if args.checkpoint else ''}):")
-        for name, number in memory_values.items():
-            print(f"{name:<24} {number / 2**20:>12,.2f} MiB   {number:,} byte")
-    total = int(c.forward_flops) or 1
-    print(f"\nforward FLOPs by part (top {args.top}):")
-    for path, flops in breakdown_rows(c, "forward_flops", args.top):
-        print(f"  {path:<24} {fmt(int(flops), 'flop'):>14}  {100 * int(flops) / total:5.1f}%")
+        checkpointing = ", checkpointed" if args.checkpoint else ""
+        print_table(f"memory of a training step ({args.optimizer}, {args.dtype}{checkpointing})",
+                    ("quantity", "value", "exact"),
+                    [(name, show_quantity(n, "byte"), show_exact(n, "byte")) for name, n in memory_values.items()],
+                    align="lrr")
+    print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
+                part_rows(c, args.top), align="lrr")
     return 0
+
+
+def count_json(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: Any,
+               memory_values: dict[str, int]) -> dict[str, Any]:
+    """The ``--json`` object of ``costmodel count``."""
+    out: dict[str, Any] = {
+        "model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
+        "batch": batch, "convention": args.convention, **c.evaluate().magnitudes(), **memory_values,
+        "units": {**METRIC_UNITS, **dict.fromkeys(memory_values, "byte")},
+        "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
+    if memory_values:
+        out["memory"] = {"optimizer": args.optimizer, "dtype": args.dtype, "checkpoint": args.checkpoint}
+    return out
+
+
+def metric_rows(c: Cost, names: tuple[str, ...] = (*METRIC_UNITS, "training_flops")) -> list[tuple[str, str, str]]:
+    """Rows ``(name, value with prefix, exact value)`` of ``names``, and the forward MACs."""
+    rows = []
+    for name in names:
+        unit = "param" if name == "params" else "flop"
+        number = int(getattr(c, name))
+        rows.append((name, show_quantity(number, unit), show_exact(number, unit)))
+    macs = int(c.forward_flops) // 2
+    rows.append(("forward MACs", show_macs(macs), show_exact(macs, "MAC")))
+    return rows
+
+
+def part_rows(c: Cost, top: int) -> list[tuple[str, str, str]]:
+    """The ``top`` parts by forward FLOPs, with their share of the total."""
+    total = int(c.forward_flops) or 1
+    return [(path, show_quantity(int(flops), "flop"), f"{100 * int(flops) / total:.1f} %")
+            for path, flops in breakdown_rows(c, "forward_flops", top)]
 
 
 def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost,
@@ -99,8 +139,8 @@ def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost,
     for name, expr in (memory or {}).items():
         exprs[name], units[name] = expr, "byte"
     if args.json:
-        print(json.dumps({"model": args.model, "symbolic": True, "polynomial": c.is_polynomial,
-                          **{k: str(v) for k, v in exprs.items()}, "units": units}, indent=2))
+        print_json({"model": args.model, "symbolic": True, "polynomial": c.is_polynomial,
+                    **{k: str(v) for k, v in exprs.items()}, "units": units})
         return 0
     print(f"{args.model}: {config_line(config)}")
     kind = "polynomial" if c.is_polynomial else "exact with floor divisions (use --divisible for polynomials)"
@@ -110,3 +150,4 @@ def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost,
     return 0
 
 
+__all__ = ["register", "cmd_count", "count_json", "metric_rows", "part_rows"]

@@ -3,19 +3,38 @@
 Prints the largest batch (or, with ``--over image_size``, the largest square image side
 at ``--batch``) whose training step fits the memory budget, with the memory it uses and
 what one more would need. When nothing fits it says so and exits with status 1.
+
+JSON keys: ``field``, ``value`` (images or px), ``fits``, ``memory_bytes``,
+``budget_bytes``, ``next_value``, ``next_memory_bytes``, ``smallest``,
+``smallest_memory_bytes``, ``step``, ``batch``, the options, and ``at_peak`` (bytes by
+kind at the peak of the step that fits).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from costmodel.cli.common import config_line, positive_int, resolve_model
+from costmodel.cli.common import (
+    add_command,
+    checked,
+    config_line,
+    positive_int,
+    print_json,
+    print_table,
+    resolve_model,
+    show_exact,
+    show_quantity,
+)
+
+EXAMPLES = ("costmodel fit vit_l_16 --memory 80GiB --optimizer adamw --dtype bfloat16",
+            "costmodel fit vit_b_16 --memory 24GB --over image_size --batch 8 --checkpoint",
+            "costmodel fit resnet50 --memory 16GiB --json")
 
 
 def register(sub: Any) -> None:
-    fit = sub.add_parser("fit", help="the largest batch (or image size) whose training step fits a memory budget")
+    fit = add_command(sub, "fit", "the largest batch (or image size) whose training step fits a memory budget",
+                      EXAMPLES, "Exit status 1 (with the memory the smallest one needs) when nothing fits.")
     fit.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
     fit.add_argument("--memory", required=True, metavar="SIZE", help="the budget with a unit, e.g. 80GiB, 16GB")
     fit.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
@@ -29,12 +48,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
+    """The largest batch or image side that fits; status 1 when nothing does."""
     from costmodel.memory import get_optimizer, training_memory
     from costmodel.precision import get_precision
     from costmodel.training import largest_batch, largest_resolution, parse_budget
 
     config = resolve_model(args.model, args.set or [])
-    budget = parse_budget(args.memory)
+    budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
     get_optimizer(args.optimizer), get_precision(args.dtype)  # name errors first
     options = dict(optimizer=args.optimizer, dtype=args.dtype, checkpoint=args.checkpoint)
     if args.over == "batch":
@@ -55,18 +75,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
                "batch": at["batch"] if at else (None if args.over == "batch" else args.batch), **options}
         if detail is not None:
             out["at_peak"] = detail.at_peak
-        print(json.dumps(out, indent=2))
+        print_json(out)
         return 0 if result.fits else 1
     print(f"{args.model}: {config_line(config)}")
     checkpointing = "activation checkpointing" if args.checkpoint else "no checkpointing"
-    print(f"{args.optimizer}, {args.dtype}, {checkpointing}; budget {args.memory} = {budget:,} bytes\n")
+    print(f"{args.optimizer}, {args.dtype}, {checkpointing}; budget {args.memory} = "
+          f"{show_quantity(budget, 'byte')} ({show_exact(budget, 'byte')})\n")
     print(result.message())
     if detail is not None:
-        mib = lambda n: f"{n / 2**20:,.1f} MiB"  # noqa: E731
         peak = detail.at_peak
-        print(f"  weights {mib(detail.weights)}, optimizer state {mib(detail.optimizer_state)}, "
-              f"inputs {mib(detail.inputs)}; at the peak ({peak['phase']}): activations "
-              f"{mib(peak['activations'])}, gradients {mib(peak['gradients'])}, transient {mib(peak['transient'])}")
+        rows = [("weights", detail.weights), ("optimizer state", detail.optimizer_state), ("inputs", detail.inputs),
+                ("activations", peak["activations"]), ("gradients", peak["gradients"]),
+                ("transient", peak["transient"]), ("peak", detail.peak)]
+        print_table(f"memory at the peak ({peak['phase']})", ("part", "memory", "exact"),
+                    [(name, show_quantity(n, "byte"), show_exact(n, "byte")) for name, n in rows], align="lrr")
     return 0 if result.fits else 1
 
 

@@ -10,12 +10,23 @@ prints the transformer's sampling cost as a closed form in the sequence length.
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 import sympy
 
-from costmodel.cli.common import breakdown_rows, config_line, fmt, positive_int, show
+from costmodel.cli.common import (
+    add_command,
+    apply_settings,
+    config_line,
+    images,
+    parse_int,
+    positive_int,
+    print_json,
+    print_table,
+    show,
+    show_quantity,
+)
+from costmodel.cli.count import metric_rows, part_rows
 from costmodel.conventions import CONVENTIONS
 from costmodel.cost import METRIC_UNITS, Cost
 from costmodel.errors import InvalidConfigError, UnknownPresetError
@@ -26,11 +37,15 @@ from costmodel.models.generative.ar_transformer import kv_cache_elements
 from costmodel.models.generative.pixelcnn import cache_elements
 from costmodel.symbols import B
 
-GENERATIVE = {cls.family: cls for cls in MODULES}
+GENERATIVE: dict[str, type[ArchConfig]] = {cls.family: cls for cls in list[type[ArchConfig]](MODULES)}
+EXAMPLES = ("costmodel generate-cost pixelcnn                                  # one training step",
+            "costmodel generate-cost ar_transformer --sample --kv-cache        # sampling with a key/value cache",
+            "costmodel generate-cost ar_transformer --sample --kv-cache --steps tau --symbolic",
+            "costmodel generate-cost vit_vae --sample --set image_size=64 --json")
 
 
 def register(sub: Any) -> None:
-    gen = sub.add_parser("generate-cost", help="training and sampling FLOPs of a generative model (F16-F20)")
+    gen = add_command(sub, "generate-cost", "training and sampling FLOPs of a generative model (F16-F20)", EXAMPLES)
     gen.add_argument("model", help=f"a generative family: {', '.join(GENERATIVE)}")
     gen.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     gen.add_argument("--sample", action="store_true", help="cost of sampling instead of a training step")
@@ -45,19 +60,14 @@ def register(sub: Any) -> None:
 
 
 def resolve(name: str, settings: list[str]) -> ArchConfig:
+    """The generative family ``name`` with ``FIELD=VALUE`` settings."""
     if name not in GENERATIVE:
         raise UnknownPresetError("generative model", name, GENERATIVE)
-    config_cls = GENERATIVE[name]
-    changes: dict[str, Any] = {}
-    for item in settings:
-        field, sep, text = item.partition("=")
-        if not sep or not field.strip() or not text.strip():
-            raise InvalidConfigError("--set", item, "must look like FIELD=VALUE, e.g. --set width=128")
-        changes[field.strip()] = config_cls.parse_field(field.strip(), text)
-    return config_cls(**changes)
+    return apply_settings(None, GENERATIVE[name], settings)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    """One training step or sampling: a table, ``--json`` or ``--symbolic`` closed forms."""
     config = resolve(args.model, args.set or [])
     if (args.kv_cache or args.steps) and not args.sample:
         raise InvalidConfigError("--kv-cache" if args.kv_cache else "--steps", True, "applies to --sample only")
@@ -70,48 +80,51 @@ def cmd_generate(args: argparse.Namespace) -> int:
         c = cost(config, batch=batch, convention=args.convention)
         what = "one training step"
     if c.free_symbols and not args.symbolic:
-        names = ", ".join(sorted(map(str, c.free_symbols)))
-        raise InvalidConfigError("--set", names, "symbolic fields need --symbolic to print closed forms")
+        free = ", ".join(sorted(map(str, c.free_symbols)))
+        raise InvalidConfigError("--set", free, "symbolic fields need --symbolic to print closed forms")
     held = _cache(config, batch, steps) if args.sample and args.kv_cache else None
     if args.symbolic:
         return _print_symbolic(args, config, c, what, held)
-    value = c.evaluate()
     if args.json:
-        out = {"model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
-               "mode": "sample" if args.sample else "train", "kv_cache": args.kv_cache, "batch": batch,
-               "convention": args.convention, **value.magnitudes(),
-               "training_flops": value.training_flops.to("flop").magnitude, "units": dict(METRIC_UNITS),
-               "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
-        if isinstance(config, SEQUENTIAL) and args.sample:
-            count = config.steps if isinstance(config, PixelCNNConfig) else (steps or config.sequence_length)
-            out["steps"] = int(count)
-        if held is not None:
-            out["cache_elements"] = int(held)
-        print(json.dumps(out, indent=2))
+        print_json(generate_json(args, config, c, batch, steps, held))
         return 0
     print(f"{args.model}: {config_line(config)}")
-    print(f"{what}, batch {batch}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
-    names = ("params", "forward_flops") if args.sample else (*METRIC_UNITS, "training_flops")
-    for name in names:
-        unit = "param" if name == "params" else "flop"
-        number = int(getattr(c, name))
-        print(f"{name:<16} {fmt(number, unit):>14}   {number:,} {unit}")
+    print(f"{what}, batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    names: tuple[str, ...] = ("params", "forward_flops") if args.sample else (*METRIC_UNITS, "training_flops")
+    rows = metric_rows(c, names)
     if held is not None:
-        print(f"{'cache values':<16} {int(held):>14,}   ({fmt(4 * int(held), 'byte')} in float32)")
-    total = int(c.forward_flops) or 1
-    print(f"\nforward FLOPs by part (top {args.top}):")
-    for path, flops in breakdown_rows(c, "forward_flops", args.top):
-        print(f"  {path:<24} {fmt(int(flops), 'flop'):>14}  {100 * int(flops) / total:5.1f}%")
+        rows.append(("cache", show_quantity(4 * int(held), "byte") + " in float32", f"{int(held):,} values"))
+    print_table(None, ("quantity", "value", "exact"), rows, align="lrr")
+    print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
+                part_rows(c, args.top), align="lrr")
     return 0
+
+
+def generate_json(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: Any, steps: Any,
+                  held: Any) -> dict[str, Any]:
+    """The ``--json`` object of ``costmodel generate-cost`` (counts in flop and param, ``cache_elements`` values)."""
+    value = c.evaluate()
+    out: dict[str, Any] = {
+        "model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
+        "mode": "sample" if args.sample else "train", "kv_cache": args.kv_cache, "batch": batch,
+        "convention": args.convention, **value.magnitudes(),
+        "training_flops": value.training_flops.to("flop").magnitude, "units": dict(METRIC_UNITS),
+        "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
+    if isinstance(config, SEQUENTIAL) and args.sample:
+        count = config.steps if isinstance(config, PixelCNNConfig) else (steps or config.sequence_length)
+        out["steps"] = int(count)
+    if held is not None:
+        out["cache_elements"] = int(held)
+    return out
 
 
 def _steps(text: str | None) -> Any:
     if text is None:
         return None
     text = text.strip()
-    if text.isdigit():
-        return int(text)
-    if text.isidentifier():
+    if text.isascii() and text.isdigit():
+        return parse_int(text, "--steps", low=1)
+    if text.isascii() and text.isidentifier():
         return sympy.Symbol(text, positive=True, integer=True)
     raise InvalidConfigError("--steps", text, "must be a positive integer or a symbol name (e.g. tau)")
 
@@ -129,11 +142,11 @@ def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost, what:
     if held is not None:
         exprs["cache_elements"] = sympy.factor_terms(sympy.expand(held))
     if args.json:
-        print(json.dumps({"model": args.model, "mode": what, "symbolic": True,
-                          **{k: str(v) for k, v in exprs.items()}}, indent=2))
+        print_json({"model": args.model, "mode": what, "symbolic": True, **{k: str(v) for k, v in exprs.items()}})
         return 0
     print(f"{args.model}: {config_line(config)}")
     print(f"closed forms of {what}; convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    units = {**METRIC_UNITS, "cache_elements": "values"}
     for name, expr in exprs.items():
-        print(f"{name} =\n    {expr}\n")
+        print(f"{name} [{units[name]}] =\n    {expr}\n")
     return 0

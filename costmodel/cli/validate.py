@@ -1,25 +1,35 @@
-"""``costmodel validate [--device cpu|cuda] [--models ...] [--batch N] [--memory ...]``.
+"""``costmodel validate [--device cpu|cuda] [--models ...] [--batch N] [--memory ...] [--json]``.
 
 With ``--memory`` it compares the memory model with measured peaks and saved tensors
-(:mod:`costmodel.validation.memory_report`) instead of the FLOP counts.
+(:mod:`costmodel.validation.memory_report`) instead of the FLOP counts. ``--json`` prints
+the records as a list of objects (``predicted`` and ``measured`` in the record's
+``unit``: flop, param or byte; ``rel_error`` a fraction; ``seconds`` wall time).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-from costmodel.cli.common import positive_int
+from costmodel.cli.common import add_command, images, note, positive_int, print_json, print_table, show_quantity
 from costmodel.errors import UnknownPresetError
 from costmodel.models.presets import PRESETS
 
+EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",
+            "costmodel validate --memory --models resnet18 --batches 1 8 --optimizers adam",
+            "costmodel validate --models vit_ti_16 --json")
+
 
 def register(sub: Any) -> None:
-    val = sub.add_parser("validate", help="predicted vs measured (FlopCounterMode) on real modules")
+    val = add_command(sub, "validate", "predicted vs measured (FlopCounterMode, memory peaks) on real modules",
+                      EXAMPLES, "Needs PyTorch; results are merged into validation/results/<device>.json.")
     val.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     val.add_argument("--models", nargs="+", metavar="PRESET", help="presets to run (default: all)")
-    val.add_argument("--batch", type=positive_int, default=1)
+    val.add_argument("--batch", type=positive_int, default=1, help="images per step (default 1)")
     val.add_argument("--output", metavar="PATH", help="results file (default validation/results/<device>.json)")
+    val.add_argument("--json", action="store_true", help="print the records as one JSON list")
     mem = val.add_argument_group("memory (with --memory)")
     mem.add_argument("--memory", action="store_true",
                      help="validate saved activations and peak training memory instead of FLOPs "
@@ -33,46 +43,95 @@ def register(sub: Any) -> None:
     val.set_defaults(func=cmd_validate)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    if args.memory:
-        return _validate_memory(args)
-    from costmodel.validation.report import format_table, run_validation, write_results
-
-    models = args.models or sorted(PRESETS)
+def _check_presets(models: Sequence[str]) -> None:
     for name in models:
         if name not in PRESETS:
             raise UnknownPresetError("preset", name, PRESETS)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the FLOP (or memory) validation and print predicted against measured."""
+    if args.memory:
+        return _validate_memory(args)
+    from costmodel.validation.report import (  # type: ignore[import-not-found,unused-ignore]
+        run_validation,
+        write_results,
+    )
+
+    models = args.models or sorted(PRESETS)
+    _check_presets(models)
     records = run_validation(models, device=args.device, batch=args.batch)
-    print(format_table(records))
     path = write_results(records, args.device, args.output)
-    print(f"\nresults written to {path}")
+    if args.json:
+        print_json(record_dicts(records))
+    else:
+        print_table(f"predicted vs measured on {args.device}",
+                    ("preset", "batch", "quantity", "predicted", "measured", "rel. error", "time"),
+                    [(r.preset, images(r.batch), r.quantity, _value(r.predicted, r.unit),
+                      _value(r.measured, r.unit), _relative(r.error, r.rel_error), _value(r.seconds, "s"))
+                     for r in records], align="lrlrrrr")
+        print(f"{sum(r.ok for r in records)} of {len(records)} quantities exact.")
+        for preset, error in sorted({(r.preset, r.error) for r in records if r.error is not None}):
+            print(f"FAILED {preset}: {error}")
+    note(f"\nresults written to {path}", to_stderr=args.json)
     return 0
 
 
-
-
 def _validate_memory(args: argparse.Namespace) -> int:
-    from costmodel.validation.memory_report import (
+    from costmodel.validation.memory_report import (  # type: ignore[import-not-found,unused-ignore]
         DEFAULT_PRESETS,
-        format_memory_table,
         run_memory_validation,
         write_memory_results,
     )
 
     models = args.models or list(DEFAULT_PRESETS)
-    for name in models:
-        if name not in PRESETS:
-            raise UnknownPresetError("preset", name, PRESETS)
+    _check_presets(models)
 
-    def done(batch: list) -> None:  # save each preset's records as soon as they are measured
+    def done(batch: list[Any]) -> None:  # save each preset's records as soon as they are measured
         write_memory_results(batch, args.device, args.output)
         for r in batch:
-            print(f"  {r.preset} batch {r.batch} {r.optimizer or ''} {r.quantity}: "
-                  f"{'FAILED ' + r.error if r.error else 'done'}", flush=True)
+            note(f"  {r.preset} batch {r.batch} {r.optimizer or ''} {r.quantity}: "
+                 f"{'FAILED ' + r.error if r.error else 'done'}", to_stderr=args.json)
 
     records = run_memory_validation(models, device=args.device, batches=args.batches, optimizers=args.optimizers,
                                     dtype=args.dtype, checkpoint=args.checkpoint, method=args.method, progress=done)
-    print(format_memory_table(records))
     path = write_memory_results(records, args.device, args.output)
-    print(f"\nresults written to {path}")
+    if args.json:
+        print_json(record_dicts(records))
+    else:
+        print_table(f"predicted vs measured memory on {args.device}",
+                    ("preset", "batch", "optimizer", "dtype", "ckpt", "quantity", "method", "predicted", "measured",
+                     "rel. error"),
+                    [(r.preset, images(r.batch), r.optimizer or "-", r.dtype, "yes" if r.checkpoint else "no",
+                      r.quantity, r.method, _value(r.predicted, "byte"), _value(r.measured, "byte"),
+                      _relative(r.error, r.rel_error)) for r in records], align="lrllllrrrr")
+        for r in records:
+            if r.error:
+                print(f"FAILED {r.preset} batch {r.batch} {r.quantity}: {r.error}")
+    note(f"\nresults written to {path}", to_stderr=args.json)
     return 0
+
+
+def record_dicts(records: Sequence[Any]) -> list[dict[str, Any]]:
+    """The records as JSON objects, each with its ``unit``."""
+    out = []
+    for r in records:
+        data = dataclasses.asdict(r)
+        data["unit"] = getattr(r, "unit", "byte")
+        out.append(data)
+    return out
+
+
+def _value(value: Any, unit: str) -> str:
+    return "-" if value is None else show_quantity(value, unit)
+
+
+def _relative(error: str | None, rel: float | None) -> str:
+    if error:
+        return "FAILED"
+    if rel is None:
+        return "-"
+    return "exact" if rel == 0 else f"{100 * rel:+.2f} %"
+
+
+__all__ = ["register", "cmd_validate", "record_dicts"]

@@ -16,14 +16,14 @@ from costmodel.models import convnet, convnext, resnet, vit
 from costmodel.models.base import ArchConfig
 from costmodel.models.convnet import ConvNetConfig
 from costmodel.models.convnext import ConvNeXtConfig
+from costmodel.models.generative import MODULES as _GENERATIVE_MODULES
 from costmodel.models.resnet import ResNetConfig
 from costmodel.models.vit import ViTConfig
-from costmodel.models.generative import MODULES as _GENERATIVE_MODULES
 from costmodel.symbols import B
 
-FAMILIES: dict[str, type[ArchConfig]] = {
-    cls.family: cls for cls in (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig, *_GENERATIVE_MODULES)
-}
+_CLASSES: tuple[type[ArchConfig], ...] = (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig,
+                                          *_GENERATIVE_MODULES)
+FAMILIES: dict[str, type[ArchConfig]] = {cls.family: cls for cls in _CLASSES}
 
 _FAMILY_MODULES = {
     ConvNetConfig: convnet,
@@ -60,12 +60,23 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
         known = ", ".join(c.__name__ for c in _FAMILY_MODULES)
         raise InvalidConfigError("config", type(config).__name__, f"is not a model config (known: {known})")
     batch = as_size("batch", batch)
-    extra = {}
+    if not isinstance(convention, (str, Convention)):
+        raise InvalidConfigError("convention", convention, "must be a convention name: flop_counter or full")
+    if not isinstance(divisible, bool):
+        raise InvalidConfigError("divisible", divisible, "must be true or false")
+    extra: dict[str, Any] = {}
     if precision is not None:
-        from costmodel.precision import get_precision
+        from costmodel.precision import Precision, get_precision
 
+        if not isinstance(precision, (str, Precision)):
+            raise InvalidConfigError("precision", precision, "must be a dtype name: float32, bfloat16 or float16")
+        if type(config) in _GENERATIVE_MODULES:
+            raise InvalidConfigError("precision", precision, f"the {config.family} family has no memory model "
+                                                             f"(vit, resnet, convnext and convnet have)")
         extra["precision"] = get_precision(precision)
-    return family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible, **extra)
+    total: Cost = family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible,
+                              **extra)
+    return total
 
 
 __all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]

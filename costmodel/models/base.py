@@ -11,13 +11,16 @@ when it decidably breaks it.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar
 
 import sympy
 
-from costmodel.checks import as_size, as_sizes, check_choice
+from costmodel.checks import MAX_SIZE, MAX_SYMBOLIC_STAGES, as_size, as_sizes, check_choice, check_expression
 from costmodel.errors import InvalidConfigError
 
 
@@ -52,21 +55,38 @@ def flag_field(default: bool) -> Any:
 
 
 def _check_ratio(name: str, value: Any) -> Any:
-    if isinstance(value, bool):
+    """A positive ratio as an exact SymPy rational (or a checked SymPy expression).
+
+    Floats are made exact fractions with denominators up to ``10**6`` (``2.5 -> 5/2``);
+    a ratio must lie in ``[10**-30, 10**30]`` (:data:`~costmodel.checks.MAX_SIZE`).
+    """
+    if isinstance(value, bool) or value is None:
         raise InvalidConfigError(name, value, "must be a positive number")
-    if isinstance(value, (int, Fraction)):
-        if value <= 0:
-            raise InvalidConfigError(name, value, "must be positive")
-        return sympy.Rational(value.numerator, value.denominator) if isinstance(value, Fraction) else value
-    if isinstance(value, float):
-        if not value > 0:
-            raise InvalidConfigError(name, value, "must be positive")
-        return sympy.Rational(Fraction(value).limit_denominator(10**6))
-    if isinstance(value, sympy.Expr):
+    if isinstance(value, sympy.Expr) and not value.is_number:
+        check_expression(name, value)
         if value.is_positive is False:
             raise InvalidConfigError(name, value, "must be positive")
         return value
-    raise InvalidConfigError(name, value, "must be a positive number")
+    try:
+        exact = _as_fraction(value)
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
+        raise InvalidConfigError(name, value, "must be a finite positive rational number") from exc
+    if exact <= 0:
+        raise InvalidConfigError(name, value, "must be positive" + (" (rounds to 0)" if value > 0 else ""))
+    if not Fraction(1, MAX_SIZE) <= exact <= MAX_SIZE:
+        raise InvalidConfigError(name, value, "must lie between 10**-30 and 10**30")
+    return exact.numerator if exact.denominator == 1 else sympy.Rational(exact.numerator, exact.denominator)
+
+
+def _as_fraction(value: Any) -> Fraction:
+    """An exact fraction of a number; floats to the nearest with a denominator up to ``10**6``."""
+    if isinstance(value, (sympy.Rational, numbers.Rational)):
+        return Fraction(int(value.numerator), int(value.denominator))
+    if isinstance(value, (float, sympy.Float, numbers.Real)):
+        if not math.isfinite(float(value)):
+            raise ValueError(value)
+        return Fraction(float(value)).limit_denominator(10**6)
+    raise TypeError(value)
 
 
 def _check_image(name: str, value: Any) -> Any:
@@ -79,7 +99,21 @@ def _check_image(name: str, value: Any) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class ArchConfig:
-    """Base class of every architecture config."""
+    """Base class of every architecture config.
+
+    Limits (:mod:`costmodel.checks`), checked when a config is made, so that
+    :func:`costmodel.models.cost` of any valid config returns within seconds:
+
+    * integer sizes are at most ``10**30`` (``MAX_SIZE``);
+    * a symbolic size uses only symbols, integers, ``+ - * /``, integer powers, ``floor``
+      and ``ceiling``, with degree at most 4 in at most 4 symbols and 32 operations (no
+      ``2**n``, no ``factorial``);
+    * a tuple of sizes has at most 128 entries (``MAX_STAGES``), 12 in a config with any
+      symbolic size (``MAX_SYMBOLIC_STAGES``);
+    * a ratio (``mlp_ratio``) is a positive rational between ``10**-30`` and ``10**30``.
+
+    Anything else is an :class:`~costmodel.errors.InvalidConfigError` naming the field.
+    """
 
     #: family name used by the CLI and the preset table (``"vit"``, ``"resnet"``, ...).
     family: ClassVar[str] = ""
@@ -101,7 +135,21 @@ class ArchConfig:
             elif kind == "flag" and not isinstance(value, bool):
                 raise InvalidConfigError(f.name, value, "must be true or false")
             object.__setattr__(self, f.name, value)
+        self._check_symbolic_stages()
         self._check()
+
+    def _check_symbolic_stages(self) -> None:
+        """A config with a symbolic size has at most ``MAX_SYMBOLIC_STAGES`` entries per tuple of sizes."""
+        values = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        flat = [v for value in values for v in (value if isinstance(value, tuple) else (value,))]
+        if not any(isinstance(v, sympy.Basic) and v.free_symbols for v in flat):
+            return
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("kind") == "sizes" and len(value) > MAX_SYMBOLIC_STAGES:
+                raise InvalidConfigError(f.name, value, f"has {len(value)} entries; a config with a symbolic size "
+                                                        f"supports at most {MAX_SYMBOLIC_STAGES} "
+                                                        f"(MAX_SYMBOLIC_STAGES)")
 
     def _check(self) -> None:
         """Cross-field rules; override in subclasses."""
@@ -109,10 +157,10 @@ class ArchConfig:
     @property
     def image_hw(self) -> tuple[Any, Any]:
         """``(height, width)`` of the input image."""
-        size = getattr(self, "image_size")
+        size = getattr(self, "image_size")  # noqa: B009 (the field of the subclasses that have one)
         return (size[0], size[1]) if isinstance(size, tuple) else (size, size)
 
-    def replace(self, **changes: Any) -> "ArchConfig":
+    def replace(self, **changes: Any) -> ArchConfig:
         """A copy with some fields changed (validated again)."""
         names = {f.name for f in dataclasses.fields(self)}
         for name, value in changes.items():
@@ -134,6 +182,8 @@ class ArchConfig:
         identifier, made a positive integer symbol) are accepted by kind.
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
+        if not isinstance(text, str):
+            raise InvalidConfigError(name, text, "the text of a field value must be a string")
         if name not in fields:
             raise InvalidConfigError(name, text, f"{cls.__name__} has no such field "
                                                  f"(fields: {', '.join(sorted(fields))})")
@@ -151,12 +201,19 @@ class ArchConfig:
                 return Fraction(text)
             if kind == "sizes":
                 return tuple(_parse_size(part) for part in text.split(","))
-            if kind == "image" and "x" in text.lower():
-                height, width = text.lower().split("x")
-                return (_parse_size(height), _parse_size(width))
+            if kind == "image":
+                return _parse_image(text)
             return _parse_size(text)
         except (ValueError, ZeroDivisionError) as exc:
             raise InvalidConfigError(name, text, f"cannot be parsed as a {kind} value") from exc
+
+
+def _parse_image(text: str) -> Any:
+    """``"224"``, ``"320x480"`` or ``"HxW"`` (symbols keep their case); a lone name is one symbol."""
+    parts = re.split(r"[xX\u00d7]", text)
+    if len(parts) == 2 and all(p.strip() for p in parts):
+        return (_parse_size(parts[0]), _parse_size(parts[1]))
+    return _parse_size(text)
 
 
 def _parse_size(text: str) -> Any:

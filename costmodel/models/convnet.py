@@ -8,6 +8,7 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,9 @@ class ConvNetConfig(ArchConfig):
     pool (``pool`` = ``"max"`` or ``"avg"``; none for ``"none"``). The first layer always
     has ``groups=1`` (the image has ``in_channels`` channels); ``groups`` must divide every
     other layer's input and output channels.
+
+    ``channels`` has at most 128 layers, 12 when any size is symbolic (each layer nests
+    the symbolic feature-map size one ``floor`` deeper); see :class:`ArchConfig`.
     """
 
     family = "convnet"
@@ -74,15 +78,15 @@ class ConvNetConfig(ArchConfig):
 
 Size = tuple[Any, Any]
 
-ACTIVATIONS = {"relu": relu, "gelu": gelu}
+ACTIVATIONS: dict[str, Callable[..., Cost]] = {"relu": relu, "gelu": gelu}
 
 
 def _window_out(config: ConvNetConfig, hw: Size, *, kernel: Any, stride: Any, padding: Any, dilation: Any,
                 divisible: bool, what: str) -> Size:
     """Output size of a window on both axes; a non-positive integer size names the image size."""
     try:
-        return tuple(conv_out_size(side, kernel, stride, padding, dilation, divisible=divisible)
-                     for side in hw)  # type: ignore[return-value]
+        height, width = (conv_out_size(side, kernel, stride, padding, dilation, divisible=divisible) for side in hw)
+        return (height, width)
     except InvalidConfigError as exc:
         raise InvalidConfigError("image_size", config.image_size,
                                  f"is too small for the network: {what} gets a {hw[0]}x{hw[1]} map "

@@ -49,7 +49,8 @@ class ConvNeXtConfig(ArchConfig):
     Parameters
     ----------
     dims, depths : tuple of int
-        Same length; ConvNeXt-T is ``(96, 192, 384, 768)`` and ``(3, 3, 9, 3)``.
+        Same length; ConvNeXt-T is ``(96, 192, 384, 768)`` and ``(3, 3, 9, 3)``. At most
+        128 stages, 12 when any size is symbolic (see :class:`ArchConfig`).
     kernel_size : int
         Depthwise kernel (7), odd: padding ``(k - 1) / 2`` keeps the size.
     mlp_ratio : int
@@ -90,7 +91,7 @@ class ConvNeXtConfig(ArchConfig):
     @property
     def min_image_side(self) -> int:
         """Smallest image side that leaves one pixel after the stem and every downsampling."""
-        return STEM_STRIDE * DOWNSAMPLE_STRIDE ** (self.stages - 1)
+        return int(STEM_STRIDE * DOWNSAMPLE_STRIDE ** (self.stages - 1))
 
 
 def same_padding(kernel: Any) -> Any:
@@ -170,7 +171,7 @@ def block(*, dim: Any, batch: Any, size: tuple[Any, Any], kernel_size: Any, mlp_
     """
     rows = batch * size[0] * size[1]
     hidden = mlp_ratio * dim
-    memory = dict(convention=convention, precision=precision)
+    memory: dict[str, Any] = dict(convention=convention, precision=precision)
     cost = Cost.group({
         "dwconv": conv2d(batch=batch, in_channels=dim, out_channels=dim, out_size=size,
                          kernel_size=kernel_size, groups=dim, bias=True, in_size=size, input_role=input_role,
@@ -214,7 +215,7 @@ def head(*, dim: Any, num_classes: Any, batch: Any, size: tuple[Any, Any], conve
 
     .. math:: F_{fwd} = 2 B d n, \qquad \mathrm{params} = 2 d + d n + n
     """
-    memory = dict(convention=convention, precision=precision)
+    memory: dict[str, Any] = dict(convention=convention, precision=precision)
     return Cost.group({
         "pool": avg_pool2d(outputs=batch * dim, window=size[0] * size[1], role="float32", **memory),
         "norm": layer_norm(rows=batch, features=dim, input_role="float32", **memory),
@@ -242,7 +243,7 @@ def cost(config: ConvNeXtConfig, *, batch: Any, convention: Convention = FLOP_CO
     sizes = stage_sizes(config, divisible=divisible)
     parts: dict[str, Cost] = {"stem": stem(config, batch=batch, size=sizes[0], convention=convention,
                                            precision=precision)}
-    for i, (dim, depth, size) in enumerate(zip(config.dims, config.depths, sizes)):
+    for i, (dim, depth, size) in enumerate(zip(config.dims, config.depths, sizes, strict=True)):
         # the depthwise conv keeps the size: odd k, stride 1, padding (k - 1) / 2 (same_padding)
         shape = dict(dim=dim, batch=batch, size=size, kernel_size=config.kernel_size, mlp_ratio=config.mlp_ratio,
                      convention=convention, precision=precision)

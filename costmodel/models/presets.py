@@ -17,8 +17,8 @@ Examples
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from costmodel.errors import UnknownPresetError
 from costmodel.models.base import ArchConfig

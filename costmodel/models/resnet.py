@@ -39,7 +39,8 @@ class ResNetConfig(ArchConfig):
     ----------
     block : {"basic", "bottleneck"}
     layers : tuple of int
-        Blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50.
+        Blocks per stage, e.g. ``(3, 4, 6, 3)`` for ResNet-50; at most 128 stages, 12 when
+        any size is symbolic (see :class:`ArchConfig`).
     width : int
         Base width (64); stage ``i`` has ``width * 2**i`` planes.
     """

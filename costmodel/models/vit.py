@@ -326,7 +326,7 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
                            precision=precision)
     blocks = block_cost(config, batch=batch, tokens=tokens, convention=convention, precision=precision)
     rows = batch * tokens
-    return embed + (blocks * config.depth).named("blocks") + Cost.group({
+    total: Cost = embed + (blocks * config.depth).named("blocks") + Cost.group({
         "norm": layer_norm(rows=rows, features=config.width, convention=convention, precision=precision,
                            input_role="float32"),
         # the head reads the class token, a view into the normalised tokens: it keeps them all
@@ -334,6 +334,7 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
                        convention=convention, precision=precision, input_role="float32",
                        input_storage=rows * config.width),
     })
+    return total
 
 
 __all__ = ["ViTConfig", "ATTENTION_VARIANTS", "patch_grid", "embedding_cost", "class_token_traffic",

@@ -2,9 +2,9 @@
 
 from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
 from costmodel.ops.conv import conv2d, conv_out_size, pair, patch_embedding
-from costmodel.ops.pointwise import elementwise, gelu, relu, residual_add, softmax
 from costmodel.ops.dense import linear, matmul
 from costmodel.ops.norm import batch_norm, layer_norm
+from costmodel.ops.pointwise import elementwise, gelu, relu, residual_add, softmax
 from costmodel.ops.pool import avg_pool2d, max_pool2d
 
 __all__ = [

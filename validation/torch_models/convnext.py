@@ -87,7 +87,7 @@ class ConvNeXt(nn.Module):
             LayerNorm2d(dims[0], eps=EPS),
         )
         layers: list[nn.Module] = [stem]
-        for i, (dim, depth) in enumerate(zip(dims, config.depths)):
+        for i, (dim, depth) in enumerate(zip(dims, config.depths, strict=True)):
             layers.append(nn.Sequential(*(CNBlock(dim, int(config.kernel_size), int(config.mlp_ratio))
                                           for _ in range(int(depth)))))
             if i + 1 < len(dims):

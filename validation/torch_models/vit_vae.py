@@ -8,10 +8,10 @@ attend over the ``N_p`` latent tokens (F20).
 from __future__ import annotations
 
 import torch
+from costmodel.validation.torch_models.vit import Block
 from torch import nn
 
 from costmodel.models.generative.vit_vae import ViTVAEConfig
-from costmodel.validation.torch_models.vit import Block
 
 
 class ViTVAE(nn.Module):

@@ -15,11 +15,13 @@ Examples
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.cost import Cost
 from costmodel.errors import InvalidConfigError
+from costmodel.models.base import ArchConfig
 from costmodel.models.generative import ar_transformer, conv_vae, pixelcnn, vit_vae
 from costmodel.models.generative.ar_transformer import ARTransformerConfig
 from costmodel.models.generative.common import V, Z, sum_over_steps, t, tau
@@ -28,7 +30,7 @@ from costmodel.models.generative.pixelcnn import PixelCNNConfig
 from costmodel.models.generative.vit_vae import ViTVAEConfig
 
 #: config class -> family module, for the generative families.
-MODULES = {
+MODULES: dict[type[ArchConfig], ModuleType] = {
     PixelCNNConfig: pixelcnn,
     ARTransformerConfig: ar_transformer,
     ConvVAEConfig: conv_vae,
@@ -58,6 +60,8 @@ def sample_cost(config: Any, *, batch: Any = 1, cache: bool = False, steps: Any 
     if module is None:
         known = ", ".join(c.__name__ for c in MODULES)
         raise InvalidConfigError("config", type(config).__name__, f"is not a generative config (known: {known})")
+    if not isinstance(cache, bool):
+        raise InvalidConfigError("cache", cache, "must be true or false")
     if cache and not isinstance(config, SEQUENTIAL):
         raise InvalidConfigError("cache", cache, f"{config.family} samples in one decoder pass: there is no cache")
     if steps is not None and not isinstance(config, ARTransformerConfig):
@@ -65,10 +69,11 @@ def sample_cost(config: Any, *, batch: Any = 1, cache: bool = False, steps: Any 
     batch = as_size("batch", batch)
     convention = get_convention(convention)
     if isinstance(config, ARTransformerConfig):
-        return module.sample_cost(config, batch=batch, convention=convention, kv_cache=cache, steps=steps)
+        return ar_transformer.sample_cost(config, batch=batch, convention=convention, kv_cache=cache, steps=steps)
     if isinstance(config, PixelCNNConfig):
-        return module.sample_cost(config, batch=batch, convention=convention, cache=cache)
-    return module.sample_cost(config, batch=batch, convention=convention, divisible=divisible)
+        return pixelcnn.sample_cost(config, batch=batch, convention=convention, cache=cache)
+    sampled: Cost = module.sample_cost(config, batch=batch, convention=convention, divisible=divisible)
+    return sampled
 
 
 __all__ = ["ARTransformerConfig", "ConvVAEConfig", "PixelCNNConfig", "ViTVAEConfig", "MODULES", "SEQUENTIAL",

@@ -53,7 +53,9 @@ def sum_over_steps(expr: Any, steps: Any) -> sympy.Expr:
     .. math:: \sum_{t=1}^{\tau} \sum_k a_k t^k = \sum_k a_k S_k(\tau), \quad
               S_1(\tau) = \frac{\tau(\tau+1)}{2}, \; S_2(\tau) = \frac{\tau(\tau+1)(2\tau+1)}{6}
 
-    Exact integers for an integer ``steps``.
+    The coefficients :math:`a_k` are the Taylor coefficients at ``t = 0``, so the other
+    symbols are never expanded (a symbolic width ``(a + b + c)**8`` stays as it is).
+    Exact integers for an integer ``steps`` and numeric coefficients.
 
     Examples
     --------
@@ -61,14 +63,31 @@ def sum_over_steps(expr: Any, steps: Any) -> sympy.Expr:
     2*tau*(tau + 1) + 3*tau
     >>> sum_over_steps(4 * t + 3, 10)
     250
+    >>> sum_over_steps(V * t, 3)
+    6*V
     """
-    e = sympy.expand(sympy.sympify(expr))
+    e = sympy.sympify(expr)
     if t not in e.free_symbols:
         return e * steps
     if not e.is_polynomial(t):
         raise InvalidConfigError("expr", expr, "a per-step cost must be a polynomial in the step t")
-    total = sum((coeff * _power_sum(int(k))(steps) for (k,), coeff in sympy.Poly(e, t).terms()), sympy.S.Zero)
-    return total if not isinstance(steps, int) else sympy.Integer(sympy.expand(total))
+    terms = (coeff * _power_sum(k)(steps) for k, coeff in enumerate(_coefficients(e)) if coeff != 0)
+    return sympy.Add(*terms)
+
+
+#: the highest power of the step ``t`` in a per-step cost (attention over the prefix is ``t**2``)
+MAX_STEP_DEGREE = 8
+
+
+def _coefficients(e: sympy.Expr) -> list[sympy.Expr]:
+    """``[a_0, a_1, ...]`` of a polynomial ``e`` in :data:`t`: ``a_k = e^{(k)}(0) / k!``."""
+    coefficients, derivative = [], e
+    for k in range(MAX_STEP_DEGREE + 1):
+        coefficients.append(derivative.subs(t, 0) / sympy.factorial(k))
+        derivative = derivative.diff(t)
+        if derivative == 0:
+            return coefficients
+    raise InvalidConfigError("expr", e, f"a per-step cost must have degree at most {MAX_STEP_DEGREE} in the step t")
 
 
 def sum_cost_over_steps(per_step: Cost, steps: Any) -> Cost:
@@ -78,7 +97,8 @@ def sum_cost_over_steps(per_step: Cost, steps: Any) -> Cost:
 
 def sampling(per_pass: Cost, *, passes: Any, params: Any) -> Cost:
     """``passes`` forward passes of ``per_pass`` (step-independent), with the model's ``params``."""
-    return forward_only(per_pass) * passes + Cost(params=params)
+    total: Cost = forward_only(per_pass) * passes + Cost(params=params)
+    return total
 
 
 __all__ = ["tau", "t", "Z", "V", "forward_only", "sum_over_steps", "sum_cost_over_steps", "sampling"]

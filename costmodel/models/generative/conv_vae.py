@@ -49,7 +49,8 @@ class ConvVAEConfig(ArchConfig):
         Each side must be divisible by ``2 ** len(channels)``.
     in_channels : int
     channels : tuple of int
-        Encoder widths ``C_1..C_n`` (the decoder mirrors them).
+        Encoder widths ``C_1..C_n`` (the decoder mirrors them); at most 128 stages, 12
+        when any size is symbolic (see :class:`~costmodel.models.base.ArchConfig`).
     latent_dim : int
         ``Z``.
     """

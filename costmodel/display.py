@@ -64,6 +64,19 @@ def _scaled(magnitude: float, table: tuple[tuple[float, str], ...]) -> tuple[flo
     return magnitude, ""
 
 
+def _big_int(value: int, digits: int) -> str:
+    """``value`` in scientific notation from its decimal digits (no float conversion)."""
+    v = abs(value)
+    exponent = int(v.bit_length() * math.log10(2))  # within one of the decimal exponent
+    while 10 ** (exponent + 1) <= v:
+        exponent += 1
+    while 10**exponent > v:
+        exponent -= 1
+    lead = str(v // 10 ** max(exponent - digits + 1, 0))
+    mantissa = lead[0] + ("." + lead[1:] if len(lead) > 1 else "")
+    return f"{'-' if value < 0 else ''}{mantissa}e+{exponent}"
+
+
 def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     """``quantity`` (a pint quantity) as ``"<number> <prefixed unit>"`` with ``digits`` significant digits.
 
@@ -78,6 +91,8 @@ def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     if not isinstance(quantity, ureg.Quantity):
         raise TypeError(f"format_quantity needs a pint quantity, got {type(quantity).__name__}: {quantity!r}")
     q = quantity.to("flop") if quantity.check("[computation]") else quantity
+    if isinstance(q.magnitude, int) and abs(q.magnitude) >= 10**300:  # beyond a float: exact scientific form
+        return f"{_big_int(q.magnitude, digits)} {q.units:~P}"
     magnitude = float(q.magnitude)
     if math.isnan(magnitude) or math.isinf(magnitude):
         return f"{magnitude} {q.units:~P}"

@@ -240,3 +240,12 @@ def test_dataclass_behaviour_is_kept() -> None:
     with pytest.raises(AttributeError):
         a.params = 2  # type: ignore[misc]
     assert repr(a) == "Cost(forward_flops=4, backward_flops=0, params=1)"
+
+
+def test_exact_counts_beyond_a_float_are_shown_in_scientific_form():
+    # 3 * 10**400 FLOP cannot become a float (max ~1.8e308); its digits give 3.000e+400
+    from costmodel.display import format_quantity
+    from costmodel.units import ureg
+
+    assert format_quantity(3 * 10**400 * ureg.flop) == "3.000e+400 FLOP"
+    assert format_quantity(12345 * 10**5000 * ureg.byte) == "1.234e+5004 B"  # more digits than int -> str allows

@@ -91,7 +91,7 @@ def _validate_memory(args: argparse.Namespace) -> int:
         write_memory_results(batch, args.device, args.output)
         for r in batch:
             note(f"  {r.preset} batch {r.batch} {r.optimizer or ''} {r.quantity}: "
-                 f"{'FAILED ' + r.error if r.error else 'done'}", to_stderr=args.json)
+                 f"{_failure(r) + ' ' + r.error if r.error else 'done'}", to_stderr=args.json)
 
     records = run_memory_validation(models, device=args.device, batches=args.batches, optimizers=args.optimizers,
                                     dtype=args.dtype, checkpoint=args.checkpoint, method=args.method, progress=done)
@@ -107,7 +107,7 @@ def _validate_memory(args: argparse.Namespace) -> int:
                       _relative(r.error, r.rel_error)) for r in records], align="lrllllrrrr")
         for r in records:
             if r.error:
-                print(f"FAILED {r.preset} batch {r.batch} {r.quantity}: {r.error}")
+                print(f"{_failure(r)} {r.preset} batch {r.batch} {r.quantity}: {r.error}")
     note(f"\nresults written to {path}", to_stderr=args.json)
     return 0
 
@@ -120,6 +120,11 @@ def record_dicts(records: Sequence[Any]) -> list[dict[str, Any]]:
         data["unit"] = getattr(r, "unit", "byte")
         out.append(data)
     return out
+
+
+def _failure(record: Any) -> str:
+    """``OUT OF MEMORY`` or ``FAILED``: how a record that was not measured is shown."""
+    return "OUT OF MEMORY" if record.status == "out of memory" else "FAILED"  # validation.outcomes.OUT_OF_MEMORY
 
 
 def _value(value: Any, unit: str) -> str:

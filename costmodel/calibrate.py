@@ -205,12 +205,13 @@ def profile_from_records(records: list[dict[str, Any]], *, device: str, dtype: s
     memory-bound kinds get an unbounded arithmetic rate, except ``elementwise``, whose
     arithmetic rate comes from GELU.
 
-    Every rate also keeps its points as a size curve (rate against the op's traffic ``Q``):
-    predictions use the rate fitted at each op's own size
-    (:class:`~costmodel.roofline.Rate`), because a batch-32 GEMM or normalisation that
-    spills out of the last-level cache runs measurably slower than the batch-8 shapes (on
-    this project's 2-core CPU, ViT linears ran at 85-89 GFLOP/s at 1576 rows and
-    58-68 GFLOP/s at 6304 rows). The medians stay as the rates of ops without a curve.
+    Every rate also keeps its points as curves (:class:`~costmodel.roofline.Rate`):
+    flop/s against the op's arithmetic intensity, byte/s against its traffic, so that
+    predictions use the rate fitted at each op's own shape. A GEMM's rate depends on its
+    shape more than on its size: on this project's 2-core CPU a ViT-S projection
+    (1576 x 384 -> 1536) ran at about 85-90 GFLOP/s, a long thin one (25088 x 96 -> 384,
+    ConvNeXt-T's stage-1 MLP at batch 8) at 36 GFLOP/s forward. The medians stay as the
+    rates of ops without a curve.
     """
     overhead = [r["seconds"] for r in records if r["kind"] == "overhead"]
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -246,8 +247,12 @@ def profile_from_records(records: list[dict[str, Any]], *, device: str, dtype: s
 
 
 def _curve(rows: list[dict[str, Any]], key: str) -> tuple[tuple[float, float], ...]:
-    """``(bytes moved, rate)`` points of benchmark records: ``key`` per second against the op's traffic."""
-    return tuple((float(r["bytes"]), r[key] / r["seconds"]) for r in rows if r["bytes"] > 0 and r[key] > 0)
+    """Points of benchmark records for :class:`~costmodel.roofline.Rate`: flop/s against the
+    op's arithmetic intensity (``key="flops"``), or byte/s against its traffic (``"bytes"``)."""
+    def x(r: dict[str, Any]) -> float:
+        return float(r["flops"]) / r["bytes"] if key == "flops" else float(r["bytes"])
+
+    return tuple((x(r), r[key] / r["seconds"]) for r in rows if r["bytes"] > 0 and r[key] > 0)
 
 
 def _memory_bytes(device: str) -> float | None:

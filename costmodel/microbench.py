@@ -5,8 +5,9 @@ models use (:mod:`costmodel.ops`, ``full`` convention), so a measured time turns
 rate that predictions can reuse. Shapes are typical of ImageNet models (token counts of
 a 224 px ViT, feature maps of ResNet and ConvNeXt stages), at ``scale`` images; a few
 run again at ``4 scale`` so that each kind is measured at two working-set sizes (in and
-out of a CPU's last-level cache) and :class:`~costmodel.roofline.Rate` can fit a size
-curve. Matmul-type benchmarks cycle through copies of their operands
+out of a CPU's last-level cache), and the linear layers span arithmetic intensities from
+ConvNeXt's thin MLPs to ViT-B's, so that :class:`~costmodel.roofline.Rate` can fit its
+curves. Matmul-type benchmarks cycle through copies of their operands
 (:data:`ROTATING_BYTES`) so that, as inside a network, an op does not find its operands
 of the previous call in the cache.
 
@@ -56,9 +57,12 @@ CONVS: tuple[tuple[int, int, int, int, int, int, int], ...] = (
     (64, 64, 56, 3, 1, 1, 4), (256, 64, 56, 1, 1, 1, 4), (128, 128, 28, 3, 1, 1, 4), (96, 96, 56, 7, 1, 96, 4),
 )
 #: linear layers: (tokens per image, in, out, batch): ViT-S and ViT-B projections and MLPs,
-#: a ConvNeXt-T stage-2 MLP
+#: ConvNeXt-T stage-1 and stage-2 MLPs (the stage-1 ones are long and thin: 3136 rows of
+#: 96 features per image, a low arithmetic intensity where a CPU GEMM runs well below the
+#: rate of the ViT shapes)
 LINEARS: tuple[tuple[int, int, int, int], ...] = (
     (197, 384, 1536, 1), (197, 1536, 384, 1), (784, 192, 768, 1), (197, 768, 768, 1), (197, 768, 3072, 1),
+    (3136, 96, 384, 1), (3136, 384, 96, 1),
     (197, 384, 1536, 4), (197, 1536, 384, 4), (197, 768, 768, 4),
 )
 #: fused attention: (heads, tokens, head dim, batch)

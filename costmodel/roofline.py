@@ -85,16 +85,20 @@ class Rate:
 
     ``flops`` may be ``inf`` for a kind whose time is all traffic (e.g. pooling).
 
-    A calibrated rate may also carry *size curves*: ``flops_curve`` and
-    ``bandwidth_curve`` are ``(Q, rate)`` points measured on ops of different traffic
-    ``Q`` (bytes). Where a curve has two or more sizes, the rate of an op of traffic
-    ``Q`` is the least-squares line through the points in :math:`\ln Q`,
+    A calibrated rate may also carry curves measured on ops of different shapes:
+    ``flops_curve`` holds ``(I, R_F)`` points against the op's arithmetic intensity
+    :math:`I = F / Q` (flop per byte), ``bandwidth_curve`` holds ``(Q, R_Q)`` points
+    against its traffic ``Q`` (bytes). Where a curve has two or more distinct abscissae,
+    the rate of an op is the least-squares line through the points in the log of the
+    abscissa,
 
-    .. math:: R(Q) = a + b \ln Q, \quad \text{clamped to } [\min_i R_i, \max_i R_i],
+    .. math:: R(x) = a + b \ln x, \quad \text{clamped to } [\min_i R_i, \max_i R_i],
 
-    so an op whose working set spills out of the caches (a batch-32 GEMM, a large
-    normalisation) gets the lower rate measured at that size, not the rate of the
-    calibration's median shape. The clamp keeps extrapolation inside what was measured.
+    so a long, thin matrix product (ConvNeXt's stage-1 MLP: 96 features, low intensity)
+    gets the lower rate measured on such shapes while a ViT projection (high intensity)
+    keeps the high one, and a normalisation whose working set spills out of the cache
+    gets the lower bandwidth measured at that size. The clamp keeps extrapolation inside
+    what was measured.
     """
 
     flops: float
@@ -115,25 +119,26 @@ class Rate:
                     raise InvalidConfigError(name, (q, r), "curve points need a positive size and rate")
             object.__setattr__(self, name, points)
 
-    def flops_at(self, nbytes: float) -> float:
-        """Achievable flop/s of an op that moves ``nbytes`` (the curve's fit, else ``flops``)."""
-        return _fit(self.flops_curve, nbytes, self.flops)
+    def flops_at(self, flops: float, nbytes: float) -> float:
+        """Achievable flop/s of an op of ``flops`` moving ``nbytes`` (the curve's fit at its
+        intensity ``flops / nbytes``, else ``flops``)."""
+        return _fit(self.flops_curve, flops / nbytes if nbytes > 0 else 0.0, self.flops)
 
     def bandwidth_at(self, nbytes: float) -> float:
         """Achievable byte/s of an op that moves ``nbytes`` (the curve's fit, else ``bandwidth``)."""
         return _fit(self.bandwidth_curve, nbytes, self.bandwidth)
 
     def time(self, flops: float, nbytes: float) -> float:
-        r"""Roofline time :math:`\max(F / R_F(Q), Q / R_Q(Q))` in seconds (no overhead)."""
-        return max(flops / self.flops_at(nbytes), nbytes / self.bandwidth_at(nbytes))
+        r"""Roofline time :math:`\max(F / R_F(I), Q / R_Q(Q))` in seconds (no overhead)."""
+        return max(flops / self.flops_at(flops, nbytes), nbytes / self.bandwidth_at(nbytes))
 
     def bound(self, flops: float, nbytes: float) -> str:
         """``"compute"`` or ``"memory"``: which term of :meth:`time` is larger."""
-        return "compute" if flops / self.flops_at(nbytes) >= nbytes / self.bandwidth_at(nbytes) else "memory"
+        return "compute" if flops / self.flops_at(flops, nbytes) >= nbytes / self.bandwidth_at(nbytes) else "memory"
 
 
 def _fit(points: tuple[tuple[float, float], ...], size: float, default: float) -> float:
-    """The rate at ``size`` from a least-squares line in log size, clamped to the measured rates."""
+    """The rate at ``size`` (intensity or bytes) from a least-squares line in its log, clamped to the measured rates."""
     if len({q for q, _ in points}) < 2 or not size > 0:
         return default
     xs = [math.log(q) for q, _ in points]

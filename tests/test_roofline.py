@@ -212,17 +212,21 @@ def test_measure_step_times_a_real_training_step():
     assert 0 < out["forward_s"][0] <= out["step_s"][-1]
 
 
-def test_a_size_curve_interpolates_in_log_size_and_clamps_to_the_measured_rates():
-    # two points: 100 GFLOP/s at 1 MB, 60 GFLOP/s at 16 MB. The least-squares line through
-    # two points is the line through them: at 4 MB (halfway in ln Q) the rate is 80 GFLOP/s.
-    r = Rate(flops=90e9, bandwidth=20e9, flops_curve=((16e6, 60e9), (1e6, 100e9)))
-    assert r.flops_at(4e6) == pytest.approx(80e9)
-    assert r.flops_at(1e3) == pytest.approx(100e9)  # clamped: never above the best measured rate
-    assert r.flops_at(1e9) == pytest.approx(60e9)  # nor below the worst
-    # the time of a compute-bound op of 4 MB and 8 GFLOP is 8e9 / 80e9 = 0.1 s
-    assert r.time(8e9, 4e6) == pytest.approx(0.1)
-    # without a curve (or with one size only) the scalar rate is used
-    assert Rate(flops=90e9, bandwidth=20e9, flops_curve=((1e6, 50e9),)).flops_at(4e6) == 90e9
+def test_a_rate_curve_interpolates_in_log_intensity_and_clamps_to_the_measured_rates():
+    # two points: 40 GFLOP/s at 25 flop/byte, 100 GFLOP/s at 400 flop/byte. The least-squares
+    # line through two points is the line through them: at 100 flop/byte (halfway in ln I)
+    # the rate is 70 GFLOP/s.
+    r = Rate(flops=90e9, bandwidth=20e9, flops_curve=((400.0, 100e9), (25.0, 40e9)))
+    assert r.flops_at(1e9, 1e7) == pytest.approx(70e9)  # 1 GFLOP over 10 MB: 100 flop/byte
+    assert r.flops_at(1e9, 1e6) == pytest.approx(100e9)  # 1000 flop/byte: clamped to the best measured rate
+    assert r.flops_at(1e9, 1e9) == pytest.approx(40e9)  # 1 flop/byte: nor below the worst
+    # the time of that 100 flop/byte op is 1e9 / 70e9 s (compute-bound: 1e7 / 20e9 is smaller)
+    assert r.time(1e9, 1e7) == pytest.approx(1 / 70)
+    # without a curve (or with one abscissa only) the scalar rate is used
+    assert Rate(flops=90e9, bandwidth=20e9, flops_curve=((100.0, 50e9),)).flops_at(1e9, 1e6) == 90e9
+    # the bandwidth curve is against traffic: 30 GB/s at 1 MB, 10 GB/s at 100 MB -> 20 GB/s at 10 MB
+    r = Rate(flops=90e9, bandwidth=20e9, bandwidth_curve=((1e6, 30e9), (1e8, 10e9)))
+    assert r.bandwidth_at(1e7) == pytest.approx(20e9)
     with pytest.raises(InvalidConfigError, match="flops_curve"):
         Rate(flops=1.0, bandwidth=1.0, flops_curve=((0.0, 1.0), (1.0, 2.0)))
 

@@ -46,7 +46,7 @@ from costmodel.roots import Interval, exact_sign_changes, is_piecewise_rational,
 
 
 @dataclass(frozen=True, kw_only=True)
-class Crossover:
+class Crossover(display.Displayable):
     """One change of which cost is smaller.
 
     Attributes
@@ -94,18 +94,9 @@ class Crossover:
         notes = () if self.observable else ("not observable: another crossing comes before the first valid value",)
         return (display.Table("Crossover", tuple(rows), notes=notes),)
 
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
-
 
 @dataclass(frozen=True)
-class Crossovers(Sequence[Crossover]):
+class Crossovers(Sequence[Crossover], display.Displayable):
     """Every crossing of two costs in a range, and who is cheaper in between.
 
     Iterates over the :class:`Crossover` points (so ``len(result)`` is their number);
@@ -168,18 +159,9 @@ class Crossovers(Sequence[Crossover]):
         header = ("#", "root", "first valid", "cheaper after") if rows else ()
         return (display.Table(title, rows, header=header, notes=(self.summary(),)),)
 
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
-
 
 @dataclass(frozen=True, kw_only=True)
-class SymbolicCrossover:
+class SymbolicCrossover(display.Displayable):
     """A crossing whose position depends on other symbols (e.g. ``L = 6 d``).
 
     ``cheaper_after`` is ``"a"``/``"b"`` when the sign of the slope at the root is
@@ -193,15 +175,6 @@ class SymbolicCrossover:
         after = self.cheaper_after or "undecided (the sign depends on the symbols)"
         rows = (display.row("root", self.root), display.row("cheaper after", after))
         return (display.Table("SymbolicCrossover", rows),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def _show(value: Any) -> str:

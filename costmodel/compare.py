@@ -101,7 +101,7 @@ def exact_metric(config: ArchConfig, over: str, value: int, metric: str, *, batc
 
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(display.Displayable):
     """Models compared over one field: closed forms, the valid grid, the crossovers of every pair."""
 
     names: tuple[str, ...]
@@ -167,15 +167,6 @@ class Comparison:
                      for name, expr in zip(self.names, self.expressions, strict=False))
         notes = tuple(found.summary(self.names[i], self.names[j]) for (i, j), found in self.pairs.items())
         return (display.Table(title, rows, header=("model", self.metric), notes=notes),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo: int = 1, hi: Any = 2048,

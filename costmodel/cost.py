@@ -67,7 +67,7 @@ def _sym(value: Any, name: str) -> sympy.Expr:
 
 
 @dataclass(frozen=True)
-class Cost:
+class Cost(display.Displayable):
     """Exact counts of one part of a model, with a named breakdown.
 
     Parameters
@@ -279,15 +279,6 @@ class Cost:
         return (totals, display.Table("parts", rows, header=("part", "forward", "backward", "params"),
                                       notes=(f"... and {more} more parts",) if more else ()))
 
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
-
 
 def _flop_rows(forward: Any, backward: Any, params: Any) -> tuple[display.Row, ...]:
     """Forward (with its MAC count when it is a number), backward, both, and parameters."""
@@ -297,7 +288,7 @@ def _flop_rows(forward: Any, backward: Any, params: Any) -> tuple[display.Row, .
 
 
 @dataclass(frozen=True)
-class CostValue:
+class CostValue(display.Displayable):
     """A :class:`Cost` evaluated at given sizes: pint quantities with units."""
 
     forward_flops: Quantity
@@ -317,15 +308,6 @@ class CostValue:
         rows = _flop_rows(self.forward_flops.to("flop").magnitude, self.backward_flops.to("flop").magnitude,
                           self.params.to("param").magnitude)
         return (display.Table("CostValue", rows),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 __all__ = ["Cost", "CostValue", "METRIC_UNITS", "Number", "Trace"]

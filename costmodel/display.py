@@ -423,6 +423,28 @@ def tables(result: Any) -> tuple[Table, ...]:
     return tuple(method())
 
 
-__all__ = ["EXPRESSION_LIMIT", "MAX_ROWS", "Row", "Table", "Value", "as_number", "compact_expression", "format_macs",
-           "format_quantity", "format_value", "latex_text", "latex_value", "render_html", "render_latex",
+class Displayable:
+    """Mixin of the result types: ``str()``, notebook HTML and LaTeX from one ``_display_tables()``.
+
+    A subclass defines ``_display_tables(self) -> tuple[Table, ...]``; its ``repr`` stays
+    the dataclass one.
+    """
+
+    __slots__ = ()
+
+    def _display_tables(self) -> tuple[Table, ...]:
+        raise NotImplementedError(f"{type(self).__name__} defines no _display_tables()")
+
+    def __str__(self) -> str:
+        return render_text(self._display_tables())
+
+    def _repr_html_(self) -> str:
+        return render_html(self._display_tables())
+
+    def _repr_latex_(self) -> str:
+        return render_latex(self._display_tables())
+
+
+__all__ = ["Displayable", "EXPRESSION_LIMIT", "MAX_ROWS", "Row", "Table", "Value", "as_number", "compact_expression",
+           "format_macs", "format_quantity", "format_value", "latex_text", "latex_value", "render_html", "render_latex",
            "render_text", "row", "tables"]

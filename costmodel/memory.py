@@ -127,7 +127,7 @@ def loss_trace(batch: Any, classes: Any, precision: Precision) -> Trace:
 
 
 @dataclass(frozen=True)
-class TrainingMemory:
+class TrainingMemory(display.Displayable):
     """Memory of one training step as SymPy expressions in bytes (see the module docstring).
 
     Attributes
@@ -230,18 +230,9 @@ class TrainingMemory:
         note = "backward peak and step peak: above weights, optimizer state and inputs; peak: those plus the larger"
         return (display.Table(f"TrainingMemory ({setup})", rows, notes=(note,)),)
 
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
-
 
 @dataclass(frozen=True)
-class MemoryValue:
+class MemoryValue(display.Displayable):
     """A :class:`TrainingMemory` evaluated: integer bytes.
 
     ``at_peak`` says which phase peaks (``"backward"`` or ``"optimizer step"``) and how
@@ -267,15 +258,6 @@ class MemoryValue:
         phase = {"backward": "backward pass"}.get(self.at_peak.get("phase", "?"), self.at_peak.get("phase", "?"))
         note = f"at the peak ({phase}), above weights, optimizer state and inputs: {held}"
         return (display.Table("MemoryValue", rows, notes=(note,)),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def _table(cost: Cost, sizes: dict[str, Any]) -> dict[Any, Any]:
@@ -334,7 +316,7 @@ def training_memory(config: ArchConfig, *, batch: Any = B, optimizer: str = "ada
 
 
 @dataclass(frozen=True)
-class InferenceMemory:
+class InferenceMemory(display.Displayable):
     """Memory of a forward pass without autograd (``torch.no_grad``), bytes.
 
     ``activations`` is the peak of the tensors alive while one operator runs (its input
@@ -357,15 +339,6 @@ class InferenceMemory:
                 display.row("16-bit weight copies", self.weight_copies, "byte"),
                 display.row("activations", self.activations, "byte"), display.row("peak", self.peak, "byte"))
         return (display.Table("InferenceMemory (no autograd)", rows),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def inference_memory(config: ArchConfig, *, batch: Any = B, dtype: str = "float32",

@@ -87,7 +87,7 @@ def per_gpu_batch(batch: int, gpus: int) -> int:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ModelStates:
+class ModelStates(display.Displayable):
     """Bytes of one full replica's parameters, gradients and optimizer state."""
 
     params: float
@@ -102,15 +102,6 @@ class ModelStates:
         rows = (display.row("parameters", self.params, "byte"), display.row("gradients", self.grads, "byte"),
                 display.row("optimizer state", self.optimizer, "byte"), display.row("total", self.total, "byte"))
         return (display.Table("ModelStates (one full replica)", rows),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def model_states(params: int, *, optimizer: str = "adamw", dtype: str = "fp32") -> ModelStates:
@@ -132,7 +123,7 @@ def model_states(params: int, *, optimizer: str = "adamw", dtype: str = "fp32") 
 
 
 @dataclass(frozen=True, kw_only=True)
-class MemoryPerGPU:
+class MemoryPerGPU(display.Displayable):
     """Bytes each GPU holds: its share of the model states, and its activations."""
 
     params: float
@@ -153,15 +144,6 @@ class MemoryPerGPU:
                 display.row("optimizer state", self.optimizer, "byte"),
                 display.row("activations", self.activations, "byte"), display.row("total", self.total, "byte"))
         return (display.Table("MemoryPerGPU", rows),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def memory_per_gpu(states: ModelStates, *, gpus: int = 1, strategy: str = "ddp", activations: float = 0.0

@@ -119,7 +119,7 @@ def optimizer_op(params: int, optimizer: str = "adamw", shards: int = 1) -> Op:
 
 
 @dataclass(frozen=True, kw_only=True)
-class StepTime:
+class StepTime(display.Displayable):
     """Predicted seconds of one training step on one device, and where they go."""
 
     roofline: RooflineTime
@@ -170,15 +170,6 @@ class StepTime:
                         for kind, s in kinds[:display.MAX_ROWS])
         return (display.Table("StepTime", rows, notes=(f"bottleneck: {self.bottleneck}",)),
                 display.Table("time by op kind", by_kind, header=("op kind", "time", "share")))
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def step_time(config: Any, *, batch: int, profile: DeviceProfile, optimizer: str = "adamw", gpus: int = 1,
@@ -237,7 +228,7 @@ def cost_params(config: Any) -> int:
 
 # -- the plan --------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
-class TrainingPlan:
+class TrainingPlan(display.Displayable):
     """Everything ``costmodel plan`` reports; :meth:`to_json` for ``--json``."""
 
     model: str
@@ -324,15 +315,6 @@ class TrainingPlan:
                  f"({self.dtype}, {self.optimizer}, {self.strategy})")
         plan_table = display.Table(title, tuple(rows), notes=(f"rates: {self.profile_source}", *self.notes))
         return (plan_table, self.step._display_tables()[0], self.memory._display_tables()[0])
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch: int, epochs: int = 1,

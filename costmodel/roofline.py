@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Any
 
 from costmodel.errors import CostModelError, InvalidConfigError, ResultsFileError, UnknownPresetError
 from costmodel.hardware import CPU, DeviceSpec, canonical_dtype, get_device
+from costmodel.jsonfile import write_json_atomically
 from costmodel.units import ureg
 
 #: op kind -> op class (the rate used when a profile has none for the kind itself)
@@ -296,30 +296,7 @@ def save_profile(profile: DeviceProfile, path: str | Path | None = None) -> Path
     """Write ``profile`` as JSON atomically (a temporary file in the same folder, then one
     ``os.replace``: a reader sees the old profile or the new one, never half a file); returns the path."""
     target = Path(path) if path is not None else profile_path(profile.device, profile.dtype)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.chmod(tmp, _file_mode(target))  # mkstemp's 0o600 would make a shared cache private
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(profile.to_json(), handle, indent=2)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _file_mode(target: Path) -> int:
-    """Permission bits for a rewrite of ``target``: its own, else those of a new file under the umask."""
-    try:
-        return target.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        return 0o666 & ~umask
+    return write_json_atomically(target, profile.to_json())
 
 
 def load_profile(device: str = CPU, dtype: str = "fp32", path: str | Path | None = None) -> DeviceProfile:

@@ -69,7 +69,7 @@ def _gib(n: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class Fit:
+class Fit(display.Displayable):
     """The answer to "what is the largest ``field`` that fits ``budget`` bytes?".
 
     Attributes
@@ -121,15 +121,6 @@ class Fit:
                  display.row("budget", self.budget, "byte")]
         notes = (f"values are multiples of {self.step}",) if self.step != 1 else ()
         return (display.Table(f"Fit: largest {self.field} within {budget}", tuple(rows), notes=notes),)
-
-    def __str__(self) -> str:
-        return display.render_text(self._display_tables())
-
-    def _repr_html_(self) -> str:
-        return display.render_html(self._display_tables())
-
-    def _repr_latex_(self) -> str:
-        return display.render_latex(self._display_tables())
 
 
 def _solve(candidates: list[sympy.Expr], symbol: sympy.Symbol, budget: int, step: int) -> int | None:

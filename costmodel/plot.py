@@ -80,6 +80,17 @@ def _grid(lo: float, hi: float, points: int) -> np.ndarray:
     return np.unique(np.geomspace(max(lo, 1e-9), hi, points))
 
 
+def _sampled(result: Comparison, points: int) -> tuple[float, np.ndarray, list[np.ndarray], str, float]:
+    """A comparison's end ``hi`` (64 x its first valid value when unbounded), its curves on a
+    log grid up to ``hi``, and the prefixed unit (label, scale) of their largest value."""
+    first = -(-result.lo // result.step) * result.step
+    hi = float(result.hi) if result.hi != sympy.oo else 64.0 * first
+    xs = _grid(first, hi, points)
+    curves = result.curves(xs)
+    label, scale = prefix_unit(result.unit, float(max(c.max() for c in curves)))
+    return hi, xs, curves, label, scale
+
+
 def _mark(ax: Axes, x: float, text: str, row: int) -> None:
     ax.axvline(x, color="grey", linestyle="--", linewidth=1)
     ax.annotate(text, xy=(x, 0.04 + 0.11 * row), xycoords=("data", "axes fraction"), xytext=(4, 0),
@@ -94,11 +105,7 @@ def plot_comparison(result: Comparison, path: str | Path | None = None, *, point
     line at the first valid value past the root, labelled with the model cheaper after it.
     """
     plt = _pyplot()
-    first = -(-result.lo // result.step) * result.step
-    hi = float(result.hi) if result.hi != sympy.oo else 64.0 * first
-    xs = _grid(first, hi, points)
-    curves = result.curves(xs)
-    label, scale = prefix_unit(result.unit, float(max(c.max() for c in curves)))
+    hi, xs, curves, label, scale = _sampled(result, points)
     fig, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     for name, ys in zip(result.names, curves, strict=True):
         ax.plot(xs, ys / scale, label=name)
@@ -131,11 +138,7 @@ def plot_scaling(result: Comparison, path: str | Path | None = None, *, points: 
     from costmodel.asymptotics import fit_exponent, scaling_exponent
 
     plt = _pyplot()
-    first = -(-result.lo // result.step) * result.step
-    hi = float(result.hi) if result.hi != sympy.oo else 64.0 * first
-    xs = _grid(first, hi, points)
-    curves = result.curves(xs)
-    label, scale = prefix_unit(result.unit, float(max(c.max() for c in curves)))
+    hi, xs, curves, label, scale = _sampled(result, points)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
     for name, ys, expr in zip(result.names, curves, result.expressions, strict=True):
         (line,) = ax.plot(xs, ys / scale, label=name)

@@ -106,7 +106,8 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).split(width, dim=-1)
         if self.variant == "linformer":  # (k x L) @ (B, L, d): shared by all heads
             k, v = self.E @ k, self.F @ v
-        q, k, v = (t.reshape(batch, -1, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (_unit_last_stride(t.reshape(batch, -1, self.heads, width // self.heads).transpose(1, 2))
+                   for t in (q, k, v))
         causal = self.variant == "causal"
         if self.variant == "performer":
             y = favor_attention(q, k, v, self.omega)
@@ -115,6 +116,20 @@ class Attention(nn.Module):
         else:
             y = explicit_attention(q, k, v, causal=causal)
         return self.proj(y.transpose(1, 2).reshape(batch, tokens, width))
+
+
+def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with stride 1 in its last dimension.
+
+    Only a head dimension of size 1 can have another stride (a Linformer projection
+    ``E @ k`` of a width-1 model returns one); any stride addresses the same elements then,
+    but PyTorch's CPU flash-attention kernel requires stride 1 and would otherwise fall
+    back to the unfused math path, which the ``fused_attention`` count does not describe.
+    The view moves no data.
+    """
+    if t.stride(-1) == 1:
+        return t
+    return t.as_strided(t.shape, (*t.stride()[:-1], 1))
 
 
 class MLP(nn.Module):

@@ -6,14 +6,18 @@ egg-info never touch the working tree, which the editable install and parallel t
 share. Nothing here uses the network: the build uses the installed setuptools
 (``--no-build-isolation``) and the install takes the wheel alone (``--no-index --no-deps``).
 
-The installed copy is run in a virtual environment made with ``--system-site-packages``
-(so that SymPy, pint, numpy and rich come from this interpreter) from a folder outside
-the source tree. The editable install of this checkout stays visible there too, through
-setuptools' ``__editable__`` finder, but that finder is *appended* to ``sys.meta_path``:
-the ordinary path finder, which searches the venv's site-packages before the system's,
-finds the installed copy first. The tests check that it does (``costmodel.__file__``
-inside the venv), also under ``python -I``, which ignores ``PYTHONPATH`` and the current
-folder; ``PYTHONPATH`` is removed from the environment of every run besides.
+The installed copy is run in a fresh virtual environment, from a folder outside the
+source tree. Its dependencies (SymPy, pint, numpy, rich) come from the interpreter that
+runs the tests: a ``.pth`` file in the new venv lists that interpreter's site-packages
+folders. This works wherever the tests run: in a virtual environment (as ``.ci/run``
+makes one, whose packages a ``--system-site-packages`` venv would *not* see, since that
+flag shows the base interpreter's packages) or in a system interpreter. A ``.pth`` line
+only appends its folder to ``sys.path`` after the venv's own site-packages, and the
+``.pth`` files inside that folder (the editable install's ``__editable__`` finder of this
+checkout) are not processed, so the installed copy is the one found. The tests check
+that it is (``costmodel.__file__`` inside the venv), also under ``python -I``, which
+ignores ``PYTHONPATH`` and the current folder; ``PYTHONPATH`` is removed from the
+environment of every run besides.
 
 Expected values: ResNet-50 has 25,557,032 parameters, the ``num_params`` that torchvision
 publishes for ``ResNet50_Weights.IMAGENET1K_V1``.
@@ -77,13 +81,23 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv (seeing this interpreter's packages) with the wheel installed; its ``bin`` folder.
 
     ``--without-pip``: the venv's python runs this interpreter's pip (visible through the
-    system site-packages), which installs into the venv; this saves seeding pip anew.
+    ``.pth`` file), which installs into the venv; this saves seeding pip anew.
     """
     base = tmp_path_factory.mktemp("venv")
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", base / "venv"], cwd=base)
+    _run([sys.executable, "-m", "venv", "--without-pip", base / "venv"], cwd=base)
     bin_dir = base / "venv" / "bin"
+    purelib = subprocess.run([bin_dir / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    (Path(purelib) / "_costmodel_test_deps.pth").write_text("\n".join(_site_folders()) + "\n")
     _run([bin_dir / "python", "-m", "pip", "install", "--no-deps", "--no-index", "-q", wheel], cwd=base)
     return bin_dir
+
+
+def _site_folders() -> list[str]:
+    """The site-packages folders of the interpreter running the tests (a venv's or the system's)."""
+    folders = [p for p in sys.path if Path(p).name in ("site-packages", "dist-packages") and Path(p).is_dir()]
+    assert folders, f"no site-packages folder on sys.path: {sys.path}"
+    return folders
 
 
 @pytest.fixture

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.5, help="import budget in seconds (default 0.5)")
     args = parser.parse_args(argv)
     os.environ.pop("PYTHONPROFILEIMPORTTIME", None)
+    from costmodel.core.units import ureg
     from costmodel.display import format_quantity
-    from costmodel.units import ureg
 
     def show(seconds: float) -> str:
         return format_quantity(seconds * ureg.s)

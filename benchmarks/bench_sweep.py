@@ -1,4 +1,4 @@
-"""Configs per second of ``costmodel.sweep`` against FlopCounterMode on the meta device, in one run.
+"""Configs per second of ``costmodel.analysis.sweeps`` against FlopCounterMode on the meta device, in one run.
 
 For ResNet-50 and ViT-B/16, one million random configs (batch 1-256; image side 32-1023
 px for ResNet-50, a multiple of 16 up to 1008 px for ViT-B/16) are swept for forward and
@@ -23,7 +23,7 @@ import numpy as np
 def sweep_rate(model: str, batch: np.ndarray, sizes: np.ndarray, metrics: list[str], repeat: int
                ) -> tuple[float, float]:
     """(seconds to build and compile, best seconds for the whole sweep)."""
-    from costmodel.sweep import sweep
+    from costmodel.analysis.sweeps import sweep
 
     start = time.perf_counter()
     sweep(model, batch=batch[:2], image_size=sizes[:2], metrics=metrics)
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--baseline", type=int, default=3)
     args = parser.parse_args()
-    from costmodel.metrics import available
+    from costmodel.analysis.metrics import available
 
     metrics = [m for m in ("forward_flops", "backward_flops", "params", "peak_training_bytes") if m in available()]
     rng = np.random.default_rng(0)

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy
 
-from costmodel.conventions import FLOP_COUNTER
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import FLOP_COUNTER
+from costmodel.core.errors import InvalidConfigError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from costmodel.compare import Comparison
+    from costmodel.analysis.comparison import Comparison
 
 #: unit of each config field on an axis
 FIELD_UNITS: dict[str, str] = {"image_size": "pixel", "patch_size": "pixel", "batch": "image", "width": "channel",
@@ -132,10 +132,10 @@ def plot_scaling(result: Comparison, path: str | Path | None = None, *, points: 
     """Log-log curves with a fitted power law per model (left) and the local exponent (right).
 
     The fitted exponent is the least-squares slope over the whole range
-    (:func:`costmodel.asymptotics.fit_exponent`); the right panel is the exact
-    elasticity ``d log c / d log x`` (:func:`costmodel.asymptotics.scaling_exponent`).
+    (:func:`costmodel.analysis.asymptotics.fit_exponent`); the right panel is the exact
+    elasticity ``d log c / d log x`` (:func:`costmodel.analysis.asymptotics.scaling_exponent`).
     """
-    from costmodel.asymptotics import fit_exponent, scaling_exponent
+    from costmodel.analysis.asymptotics import fit_exponent, scaling_exponent
 
     plt = _pyplot()
     hi, xs, curves, label, scale = _sampled(result, points)
@@ -175,8 +175,8 @@ def plot_breakdown(model: Any, path: str | Path | None = None, *, over: str = "i
     ``parts`` are breakdown paths (``"blocks/attn/core"``); by default every node at
     depth ``level``. What they leave out is drawn as ``other``.
     """
-    from costmodel.compare import field_symbol, resolve
-    from costmodel.metrics import cost_of
+    from costmodel.analysis.comparison import field_symbol, resolve
+    from costmodel.analysis.metrics import cost_of
 
     name, config = resolve(model)
     symbol = field_symbol(over)
@@ -256,11 +256,11 @@ def training_memory_bars(models: Mapping[str, Any] | Sequence[str], *, batch: in
     """Peak training memory of each model split into its terms (bytes), for :func:`plot_memory_bars`.
 
     Weights, optimizer state and inputs are held all step; the rest is what the peak
-    phase holds (:meth:`costmodel.memory.TrainingMemory.evaluate`): activations not yet
+    phase holds (:meth:`costmodel.memory.footprint.TrainingMemory.evaluate`): activations not yet
     freed, gradients produced so far, transients. The terms sum to the peak.
     """
-    from costmodel.compare import resolve
-    from costmodel.memory import training_memory
+    from costmodel.analysis.comparison import resolve
+    from costmodel.memory.footprint import training_memory
 
     items = models.items() if isinstance(models, Mapping) else [(m, m) for m in models]
     out = {}
@@ -340,9 +340,9 @@ def plot_attention_tradeoff(path: str | Path | None = None, *, shape: Any = None
     any softmax variant (one value per row and head). With ``patch`` the top axis shows
     the square image side that gives that many tokens (with a class token).
     """
-    from costmodel import efficient_attention as ea
-    from costmodel.analysis import Crossovers
-    from costmodel.symbols import L
+    from costmodel.analysis import efficient_attention as ea
+    from costmodel.analysis.crossover import Crossovers
+    from costmodel.core.symbols import L
 
     shape = shape or ea.AttentionShape()
     plt = _pyplot()

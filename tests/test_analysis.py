@@ -1,4 +1,4 @@
-"""Crossovers, asymptotics and comparisons (costmodel.analysis, .asymptotics, .compare).
+"""Crossovers, asymptotics and comparisons (costmodel.analysis.crossover, .asymptotics, .compare).
 
 Every reported crossover is checked independently: both costs are evaluated just below
 and just above the root (exactly, or at 40 digits), and on the valid sizes either side
@@ -13,8 +13,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.analysis import crossovers, symbolic_crossovers
-from costmodel.asymptotics import (
+from costmodel.analysis.asymptotics import (
     dominant_part,
     exponent_at,
     fit_exponent,
@@ -24,13 +23,14 @@ from costmodel.asymptotics import (
     share,
     share_crossing,
 )
-from costmodel.compare import compare
-from costmodel.conventions import FLOP_COUNTER
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.analysis.comparison import compare
+from costmodel.analysis.crossover import crossovers, symbolic_crossovers
+from costmodel.core.conventions import FLOP_COUNTER
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
+from costmodel.core.symbols import L, R, d, h
 from costmodel.models import ResNetConfig, ViTConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.models.vit import block_cost
-from costmodel.symbols import L, R, d, h
 
 x = sympy.Symbol("x", positive=True)
 n = sympy.Symbol("n", positive=True, integer=True)
@@ -343,7 +343,7 @@ def test_compare_bad_input(kw, error, message):
 
 
 def test_memory_peaks_resolve_to_their_winning_branch_at_infinity():
-    from costmodel.asymptotics import at_infinity
+    from costmodel.analysis.asymptotics import at_infinity
 
     peak = sympy.Max(5 * x + 100, x**2 + 1, 3 * x**2)
     assert at_infinity(peak, x) == 3 * x**2 and limit_exponent(peak, x) == 2
@@ -370,7 +370,7 @@ def test_crossover_command_prints_json_list(capsys):
 
 
 def test_crossover_of_peak_memory_over_the_batch(capsys):
-    from costmodel.memory import training_memory
+    from costmodel.memory.footprint import training_memory
 
     code, out = run_cli(capsys, "crossover", "resnet18", "vit_ti_16", "--metric", "peak_training_bytes",
                         "--over", "batch")

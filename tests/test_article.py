@@ -4,9 +4,9 @@ import pytest
 import sympy
 
 from costmodel import InvalidConfigError
-from costmodel.article import F7, F9, F10, F11, F12, M, N_map, agrees_asymptotically, big_o, leading_term
+from costmodel.article.forms import F7, F9, F10, F11, F12, M, N_map, agrees_asymptotically, big_o, leading_term
+from costmodel.core.symbols import C_in, C_out, K, L, d, h, r
 from costmodel.ops import conv2d, linear, softmax_attention
-from costmodel.symbols import C_in, C_out, K, L, d, h, r
 
 
 def test_f7_f11_equal_the_conv_operator_params():

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.article_defs import (
+from costmodel.article.definitions import (
     GELU,
     GELU_TANH,
     RELU,

@@ -16,9 +16,9 @@ from costmodel.validation.torch_models.vit import (
 )
 
 import costmodel.models as models
+from costmodel.core.symbols import D, P, R, d, h, r
 from costmodel.models.vit import ViTConfig
 from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
-from costmodel.symbols import D, P, R, d, h, r
 
 
 def _qkv(batch: int, heads: int, q_len: int, kv_len: int, head_dim: int) -> tuple[torch.Tensor, ...]:

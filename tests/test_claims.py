@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from costmodel.claims import BEGIN_GENERATIVE, END_GENERATIVE, generate
+from costmodel.article.claims import BEGIN_GENERATIVE, END_GENERATIVE, generate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -17,7 +17,7 @@ def regenerated(tmp_path_factory):
 
 def test_claims_page_is_current(regenerated):
     committed = (DOCS / "claims.md").read_text()
-    assert committed == regenerated, "docs/claims.md is stale: run `python -m costmodel.claims`"
+    assert committed == regenerated, "docs/claims.md is stale: run `python -m costmodel.article.claims`"
 
 
 def test_every_figure_the_docs_embed_exists(regenerated):

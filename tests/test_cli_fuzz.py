@@ -149,7 +149,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A scratch directory as the working directory, a profile cache of its own, and stub workloads."""
     from costmodel.validation import memory_report, report
 
-    from costmodel import calibrate, plot, roofline
+    from costmodel import plot
+    from costmodel.hardware import calibrate, lookup, profiles
 
     tmp = tmp_path_factory.mktemp("cli_fuzz")
     results = tmp / "results.json"
@@ -158,8 +159,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
          "losses": [0.2 + 2.0 * 0.9 ** t for t in range(0, 200, 10)]}]}))
 
     def fake_profile(*, device: str = "cpu", dtype: str = "fp32", **_: Any) -> Any:
-        rate = roofline.Rate(flops=1e10, bandwidth=1e10)
-        return roofline.DeviceProfile(device=device, dtype=dtype, rates={"matmul": {"forward": rate, "backward": rate}},
+        rate = profiles.Rate(flops=1e10, bandwidth=1e10)
+        return profiles.DeviceProfile(device=device, dtype=dtype, rates={"matmul": {"forward": rate, "backward": rate}},
                                       threads=1, clock="cpu", source="fuzz stub")
 
     with pytest.MonkeyPatch.context() as mp:
@@ -167,7 +168,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         mp.setenv("COSTMODEL_CACHE_DIR", str(tmp / "cache"))
         mp.setenv("COSTMODEL_DEBUG", "1")  # a bug raises (with its traceback) instead of a one-line error
         mp.setattr(calibrate, "run_calibration", fake_profile)
-        mp.setattr(roofline, "save_profile", lambda profile, path=None: tmp / "profile.json")
+        mp.setattr(lookup, "save_profile", lambda profile, path=None: tmp / "profile.json")
         mp.setattr(report, "run_validation", lambda models, device="cpu", batch=1: [])
         mp.setattr(report, "write_results", lambda records, device, path=None: tmp / "flops.json")
         mp.setattr(memory_report, "run_memory_validation", lambda models, **kw: [])

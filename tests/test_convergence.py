@@ -18,10 +18,10 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel import convergence as cv
+from costmodel.article import convergence as cv
 from costmodel.cli import main
 from costmodel.cli.converge import fit_curves, summarize_rows
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 
 RESULTS = Path(__file__).resolve().parents[1] / "validation" / "results" / "convergence.json"
 

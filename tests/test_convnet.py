@@ -14,9 +14,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B, H, R, W, w
 from costmodel.models import ConvNetConfig, cost
-from costmodel.symbols import B, H, R, W, w
 
 
 def _assert_matches_module(config: ConvNetConfig, batch: int) -> None:

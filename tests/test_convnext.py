@@ -32,11 +32,11 @@ from costmodel.validation.flops import count_flops, count_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.conventions import FULL
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import FULL
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B, C, H, K, R, W, n, w
 from costmodel.models import ConvNeXtConfig, cost
 from costmodel.models.presets import get_preset
-from costmodel.symbols import B, C, H, K, R, W, n, w
 
 # torchvision/models/convnext.py, ConvNeXt_*_Weights.IMAGENET1K_V1.meta: "num_params" and
 # "_ops" (the docs table's "GFLOPS" column). "_ops" counts multiply-accumulates (1 MAC = 1

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel import Cost, InvalidConfigError, UnknownPresetError, ureg
-from costmodel.symbols import B, D, L, d
+from costmodel.core.symbols import B, D, L, d
 
 small = st.integers(min_value=0, max_value=10**6)
 

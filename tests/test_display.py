@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 import sympy
 
-from costmodel.analysis import crossovers, symbolic_crossovers
-from costmodel.compare import compare
-from costmodel.cost import Cost
+from costmodel.analysis.comparison import compare
+from costmodel.analysis.crossover import crossovers, symbolic_crossovers
+from costmodel.core.symbols import L, R, d
+from costmodel.core.units import ureg
+from costmodel.cost.value import Cost
 from costmodel.display import Table, Value, format_quantity, format_value, row, tables
-from costmodel.memory import inference_memory, training_memory
+from costmodel.hardware.parallel import memory_per_gpu, model_states
+from costmodel.hardware.planning import plan
+from costmodel.memory.budget import largest_batch
+from costmodel.memory.footprint import inference_memory, training_memory
 from costmodel.models import ConvNetConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.ops.conv import conv2d
-from costmodel.parallel import memory_per_gpu, model_states
-from costmodel.plan import plan
-from costmodel.symbols import L, R, d
-from costmodel.training import largest_batch
-from costmodel.units import ureg
 
 TINY = ConvNetConfig()  # 3 -> 32 -> 64 channels, 3x3 convs with bias, batch norm, 32 px, 10 classes
 HTML_TAGS = {"div", "table", "caption", "b", "thead", "tbody", "tr", "th", "td", "code", "p"}
@@ -244,8 +244,8 @@ def test_dataclass_behaviour_is_kept() -> None:
 
 def test_exact_counts_beyond_a_float_are_shown_in_scientific_form():
     # 3 * 10**400 FLOP cannot become a float (max ~1.8e308); its digits give 3.000e+400
+    from costmodel.core.units import ureg
     from costmodel.display import format_quantity
-    from costmodel.units import ureg
 
     assert format_quantity(3 * 10**400 * ureg.flop) == "3.000e+400 FLOP"
     assert format_quantity(12345 * 10**5000 * ureg.byte) == "1.234e+5004 B"  # more digits than int -> str allows

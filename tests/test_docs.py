@@ -11,5 +11,5 @@ def test_docs_build_strict(tmp_path):
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "reference" / "costmodel.cost" / "index.html").exists()
-    assert "Cost" in (tmp_path / "reference" / "costmodel.cost" / "index.html").read_text()
+    assert (tmp_path / "reference" / "costmodel.cost.value" / "index.html").exists()
+    assert "Cost" in (tmp_path / "reference" / "costmodel.cost.value" / "index.html").read_text()

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from costmodel.validation.flops import count_flops, count_params
 from torch import nn
 
-from costmodel.compare import compare
-from costmodel.efficient_attention import (
+from costmodel.analysis.comparison import compare
+from costmodel.analysis.efficient_attention import (
     AttentionShape,
     attention_elements,
     core_cost,
@@ -17,11 +17,11 @@ from costmodel.efficient_attention import (
     layer_cost,
     metric,
 )
-from costmodel.errors import UnknownPresetError
+from costmodel.core.errors import UnknownPresetError
+from costmodel.core.symbols import L, d, h, k, m
 from costmodel.models.presets import get_preset
 from costmodel.ops.dense import linear
 from costmodel.ops.windowed import padded_grid, windowed_attention
-from costmodel.symbols import L, d, h, k, m
 
 M = sympy.Symbol("M", positive=True, integer=True)
 

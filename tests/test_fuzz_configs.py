@@ -1,7 +1,7 @@
 """Fuzzing config construction, parsing and costing (issue 7).
 
 Every input gives either a valid config whose cost is right, or one clear
-:class:`~costmodel.errors.CostModelError` (one line, naming the field), never a
+:class:`~costmodel.core.errors.CostModelError` (one line, naming the field), never a
 ``TypeError``, ``ZeroDivisionError``, SymPy error or a computation that does not finish.
 
 "Right" is checked by invariants derived by hand: parameters are positive and do not
@@ -9,7 +9,7 @@ depend on the batch, FLOPs are exactly linear in the batch, ``divisible`` change
 for integer sizes, the ``full`` convention counts at least the ``flop_counter`` FLOPs, and,
 for ConvNet, ViT, ConvNeXt, PixelCNN and the AR transformer, closed forms written out below
 from the PyTorch layer definitions. The second half times the inputs that used to make
-SymPy explode against the limits of :mod:`costmodel.checks`.
+SymPy explode against the limits of :mod:`costmodel.core.checks`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from costmodel.checks import MAX_SIZE, MAX_STAGES, MAX_SYMBOLIC_STAGES
-from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError, one_line
+from costmodel.core.checks import MAX_SIZE, MAX_STAGES, MAX_SYMBOLIC_STAGES
+from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError, one_line
+from costmodel.core.symbols import B, D, H, K, P, R, W, d, h
 from costmodel.models import FAMILIES, ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
 from costmodel.models.generative import ARTransformerConfig, ConvVAEConfig, PixelCNNConfig, sample_cost
 from costmodel.models.presets import PRESETS, get_preset
-from costmodel.symbols import B, D, H, K, P, R, W, d, h
 
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 n = sympy.Symbol("n", positive=True, integer=True)

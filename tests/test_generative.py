@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel.cli import main
-from costmodel.conventions import FULL
-from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.conventions import FULL
+from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.symbols import B, D, R, d, n
 from costmodel.models import FAMILIES, cost
 from costmodel.models.generative import (
     ARTransformerConfig,
@@ -32,7 +33,6 @@ from costmodel.models.generative import (
 )
 from costmodel.models.generative.common import t, tau
 from costmodel.models.generative.pixelcnn import mask_taps
-from costmodel.symbols import B, D, R, d, n
 
 
 def _assert_measured(config, batch: int) -> None:

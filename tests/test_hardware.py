@@ -4,22 +4,22 @@ import json
 
 import pytest
 
-from costmodel.errors import InvalidConfigError, UnknownPresetError
-from costmodel.hardware import (
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
+from costmodel.core.units import ureg
+from costmodel.hardware.devices import (
     BUILTIN_DEVICES,
     DeviceSpec,
     as_quantity,
     canonical_dtype,
-    get_device,
     list_devices,
     load_device_file,
     register_device,
     unregister_device,
 )
-from costmodel.roofline import DeviceProfile, ProfileNotFoundError, Rate, save_profile
-from costmodel.units import ureg
+from costmodel.hardware.lookup import get_device, save_profile
+from costmodel.hardware.profiles import DeviceProfile, ProfileNotFoundError, Rate
 
-# Expected values typed from the datasheets (not from costmodel.hardware):
+# Expected values typed from the datasheets (not from costmodel.hardware.devices):
 # * NVIDIA H100 Tensor Core GPU datasheet, H100 SXM: FP32 67 TFLOPS, BF16 Tensor Core 1,979
 #   TFLOPS "with sparsity" (dense 989.5), 80 GB, 3.35 TB/s, NVLink 900 GB/s.
 # * NVIDIA H200 datasheet, H200 SXM: 141 GB HBM3e, 4.8 TB/s.

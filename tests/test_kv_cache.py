@@ -18,6 +18,7 @@ from costmodel.validation.torch_models import pixelcnn as torch_pixelcnn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costmodel.core.symbols import B, D, d
 from costmodel.models import cost
 from costmodel.models.generative import (
     ARTransformerConfig,
@@ -29,7 +30,6 @@ from costmodel.models.generative import (
 )
 from costmodel.models.generative.ar_transformer import kv_cache_elements
 from costmodel.models.generative.pixelcnn import cache_elements
-from costmodel.symbols import B, D, d
 
 V_ = sympy.Symbol("V", positive=True, integer=True)
 

@@ -10,12 +10,12 @@ from costmodel.validation.memory import measure_saved, measure_tracked_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.errors import InvalidConfigError
-from costmodel.memory import inference_memory, memory_cost, training_memory
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B, D, d
+from costmodel.cost.trace import Trace
+from costmodel.memory.footprint import inference_memory, memory_cost, training_memory
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.presets import PRESETS, get_preset
-from costmodel.symbols import B, D, d
-from costmodel.trace import Trace
 
 BIG = {"resnet101", "resnet152", "vit_l_16", "vit_l_32", "vit_h_14", "convnext_small", "convnext_base"}
 

@@ -12,11 +12,11 @@ from costmodel.validation.memory_report import DEFAULT_PRESETS, memory_records_f
 from costmodel.validation.report import default_path, read_results
 
 from costmodel.cli import main
-from costmodel.errors import InvalidConfigError
-from costmodel.memory import training_memory
+from costmodel.core.errors import InvalidConfigError
+from costmodel.memory.budget import largest_batch, largest_resolution, parse_budget
+from costmodel.memory.footprint import training_memory
 from costmodel.models import ConvNetConfig, ViTConfig
 from costmodel.models.presets import get_preset
-from costmodel.training import largest_batch, largest_resolution, parse_budget
 
 GiB = 2**30
 # tiny models whose tensors are mostly >= 64 KiB (glibc then maps and unmaps each one)

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel import FULL, InvalidConfigError
+from costmodel.core.symbols import H
 from costmodel.ops import conv2d, conv_out_size, linear, matmul, patch_embedding
-from costmodel.symbols import H
 
 torch.set_grad_enabled(True)
 

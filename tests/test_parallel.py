@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from costmodel.errors import InvalidConfigError, UnknownPresetError
-from costmodel.parallel import (
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
+from costmodel.hardware.parallel import (
     communication_seconds,
     gpu_hours,
     memory_per_gpu,

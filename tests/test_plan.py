@@ -7,13 +7,14 @@ import math
 import pytest
 
 from costmodel.cli import main
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
+from costmodel.hardware.lookup import save_profile
+from costmodel.hardware.planning import model_ops, parse_count, plan, step_time
+from costmodel.hardware.profiles import DeviceProfile, Rate
 from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.presets import get_preset
 from costmodel.models.resnet import ResNetConfig
 from costmodel.models.vit import ViTConfig
-from costmodel.plan import model_ops, parse_count, plan, step_time
-from costmodel.roofline import DeviceProfile, Rate, save_profile
 
 SMALL = {
     "resnet": ResNetConfig(block="bottleneck", layers=(1, 2), width=8, image_size=32, num_classes=10),
@@ -174,7 +175,7 @@ def test_cli_plan_json_on_the_calibrated_cpu(cpu_profile, capsys):
     assert data["steps_per_epoch"] == math.ceil(1000 / 32) == 32 and data["total_steps"] == 64
     assert data["train_time_s"] == pytest.approx(64 * data["step_time_s"])
     assert data["step_time_s"] == pytest.approx(data["forward_s"] + data["backward_s"] + data["optimizer_s"])
-    from costmodel.memory import training_memory
+    from costmodel.memory.footprint import training_memory
 
     peak = training_memory(get_preset("resnet18"), batch=32, optimizer="adamw").evaluate().peak
     assert data["memory_per_gpu_bytes"]["total"] == pytest.approx(peak)  # one device: the memory model's peak
@@ -216,7 +217,7 @@ def test_data_parallel_plan_hand_checked():
 
 
 def test_a_slow_link_makes_communication_the_bottleneck():
-    from costmodel.hardware import DeviceSpec, register_device, unregister_device
+    from costmodel.hardware.devices import DeviceSpec, register_device, unregister_device
 
     register_device(DeviceSpec(name="slow_link_gpu", peak_flops={"fp32": "100 TFLOP/s"}, memory_bandwidth="2 TB/s",
                                memory="40 GB", interconnect_bandwidth="0.2 GB/s"))
@@ -239,7 +240,7 @@ def test_too_large_a_batch_does_not_fit():
 # precision, 2470 img/s; "Training performance: NVIDIA DGX-1 16GB (8x V100 16GB)": 1 GPU,
 # mixed precision, 1200 img/s. Both train ResNet-50 v1.5 (torchvision's layout, as our
 # preset) with SGD + momentum at batch 256 per GPU, AMP (fp16). The prediction uses the
-# datasheets and the default efficiencies of costmodel.roofline.DEFAULT_EFFICIENCY, fixed
+# datasheets and the default efficiencies of costmodel.hardware.profiles.DEFAULT_EFFICIENCY, fixed
 # before this comparison; tolerance 20%.
 @pytest.mark.parametrize("device, images_per_second", [("a100", 2470), ("v100", 1200)])
 def test_resnet50_mixed_precision_throughput_anchor(device, images_per_second):

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from costmodel import plot
-from costmodel.compare import compare
-from costmodel.errors import InvalidConfigError
+from costmodel.analysis.comparison import compare
+from costmodel.core.errors import InvalidConfigError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -85,7 +85,7 @@ def test_memory_bars(tmp_path):
 
 
 def test_training_memory_bars_sum_to_the_peak(tmp_path):
-    from costmodel.memory import training_memory
+    from costmodel.memory.footprint import training_memory
     from costmodel.models.presets import get_preset
 
     bars = plot.training_memory_bars(["resnet18", "vit_ti_16"], batch=4)

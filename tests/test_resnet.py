@@ -15,10 +15,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B, D, H, R, W, w
 from costmodel.models import ResNetConfig, cost
 from costmodel.models.presets import get_preset
-from costmodel.symbols import B, D, H, R, W, w
 
 # torchvision's published metadata of the IMAGENET1K_V1 weights: ``num_params`` and
 # ``_ops`` (shown as "GFLOPS" in the docs table), from torchvision/models/resnet.py

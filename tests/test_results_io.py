@@ -25,10 +25,11 @@ from costmodel.validation.memory_report import MemoryRecord, format_memory_table
 from costmodel.validation.report import ValidationRecord, read_results, records_from_results, write_results
 from costmodel.validation.timing import TimeRecord, markdown_table, records_from_file, write_time_results
 
-from costmodel.errors import CostModelError, InvalidConfigError, ResultsFileError
-from costmodel.hardware import load_device_file
+from costmodel.core.errors import CostModelError, InvalidConfigError, ResultsFileError
+from costmodel.hardware.devices import load_device_file
+from costmodel.hardware.lookup import load_profile, save_profile
+from costmodel.hardware.profiles import DeviceProfile, Rate
 from costmodel.models import ConvNetConfig
-from costmodel.roofline import DeviceProfile, Rate, load_profile, save_profile
 
 TINY = ConvNetConfig(channels=(4,), image_size=8, num_classes=3, norm="none", pool="none")
 PROFILE = DeviceProfile(device="cpu", rates={"matmul": {"forward": Rate(flops=1e9, bandwidth=1e9)}}, threads=1,

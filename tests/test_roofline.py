@@ -5,21 +5,11 @@ import math
 
 import pytest
 
-from costmodel import calibrate
-from costmodel.errors import InvalidConfigError, ResultsFileError, UnknownPresetError
-from costmodel.hardware import get_device
-from costmodel.roofline import (
-    DEFAULT_EFFICIENCY,
-    KIND_CLASS,
-    DeviceProfile,
-    Op,
-    Rate,
-    load_profile,
-    profile_for,
-    save_profile,
-    spec_profile,
-    time_ops,
-)
+from costmodel.core.errors import InvalidConfigError, ResultsFileError, UnknownPresetError
+from costmodel.hardware import calibrate
+from costmodel.hardware.lookup import get_device, load_profile, profile_for, save_profile, spec_profile
+from costmodel.hardware.profiles import DEFAULT_EFFICIENCY, KIND_CLASS, DeviceProfile, Rate
+from costmodel.hardware.roofline import Op, time_ops
 
 
 def test_rate_is_the_larger_of_compute_and_traffic():

@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import costmodel
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.analysis.sweeps import compiled, sweep
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.models import ConvNetConfig, cost
 from costmodel.models.presets import get_preset
-from costmodel.sweep import compiled, sweep
 
 FIELDS = ("params", "forward_flops", "backward_flops")
 
@@ -73,7 +73,8 @@ def test_compiled_expressions_are_cached():
     assert compiled.cache_info().hits >= hits + 1
 
 
-def test_package_level_sweep_is_callable():
+def test_package_level_sweep_is_the_function():
+    assert costmodel.sweep is costmodel.analysis.sweep is sweep
     out = costmodel.sweep("vit_ti_16", batch=np.array([1, 2]))
     assert out["forward_flops"][1] == 2 * out["forward_flops"][0]
 
@@ -98,7 +99,7 @@ def test_bad_input(model, kwargs, error, message):
 
 
 def test_peak_training_memory_sweep_equals_the_memory_model():
-    from costmodel.memory import training_memory
+    from costmodel.memory.footprint import training_memory
 
     for name, sizes in (("vit_s_16", np.array([224, 384, 96])), ("resnet18", np.array([224, 97, 320]))):
         batches = np.array([1, 7, 32])

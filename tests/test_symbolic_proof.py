@@ -30,9 +30,9 @@ from costmodel.validation.symbolic import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from costmodel.core.symbols import B, H, W
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
 from costmodel.models.presets import get_preset
-from costmodel.symbols import B, H, W
 
 floor = sympy.floor
 G_h, G_w = sympy.symbols("G_h G_w", positive=True, integer=True)  # ViT patch grid

@@ -288,8 +288,8 @@ def resnet50_saved_bytes(batch: int) -> dict[str, int]:
 
 
 def test_resnet50_saved_activations_by_hand() -> None:
+    from costmodel.core.units import ureg
     from costmodel.display import format_quantity
-    from costmodel.units import ureg
 
     hand = resnet50_saved_bytes(32)
     for stage, saved in hand.items():

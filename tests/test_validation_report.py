@@ -20,7 +20,7 @@ from costmodel.validation.report import (
     write_results,
 )
 
-from costmodel.errors import UnknownPresetError
+from costmodel.core.errors import UnknownPresetError
 from costmodel.models import ConvNetConfig, ViTConfig
 
 # One 3x3 conv (pad 1) to 4 channels on an 8x8 image, no norm or pool, linear head to 3.

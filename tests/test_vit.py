@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import costmodel.models as models
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B, C, D, H, P, R, W, d, h, k, m, n, r
 from costmodel.models.presets import get_preset, list_presets
 from costmodel.models.vit import ATTENTION_VARIANTS, ViTConfig
-from costmodel.symbols import B, C, D, H, P, R, W, d, h, k, m, n, r
 
 VIT_PRESETS = list_presets("vit_*")
 BIG = {"vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"}  # ViT-B and larger: slow

@@ -13,7 +13,7 @@ import torch
 from costmodel.validation.flops import MeasuredFlops, count_flops, count_params
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig
 
 

@@ -15,7 +15,7 @@ ConvNet ``channels=(32, 64)`` and a ViT with patch 2 whose width is chosen by
 :func:`match_vit` so that its training FLOPs per image (from :func:`costmodel.models.cost`)
 are closest to the ConvNet's. Both are trained from the same seeds with the same optimiser
 (Adam), batch size, learning rate and batch order. Every ``eval_every`` steps the loss on
-the whole training set is recorded (and the test accuracy); :func:`costmodel.convergence.fit_rate`
+the whole training set is recorded (and the test accuracy); :func:`costmodel.article.convergence.fit_rate`
 fits ``eps`` to each curve. Results, with the seeds, go to ``validation/results/convergence.json``.
 """
 
@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from costmodel.validation.build import build
 from costmodel.validation.results_io import write_json_atomically
 
-from costmodel.convergence import fit_rate, summarize
-from costmodel.errors import CostModelError
+from costmodel.article.convergence import fit_rate, summarize
+from costmodel.core.errors import CostModelError
 from costmodel.models import ConvNetConfig, ViTConfig, cost
 
 RESULTS = Path(__file__).resolve().parent / "results" / "convergence.json"
@@ -167,7 +167,7 @@ def run_experiment(*, seeds: Sequence[int] = (0, 1, 2), steps: int = 600, batch:
         torch.set_num_threads(previous_threads)
 
 
-#: options of :func:`costmodel.convergence.fit_rate` used for every curve (a cross-entropy is >= 0).
+#: options of :func:`costmodel.article.convergence.fit_rate` used for every curve (a cross-entropy is >= 0).
 FIT_OPTIONS = {"min_loss": 0.0, "confidence": 0.95}
 
 
@@ -243,7 +243,7 @@ def plot_results(results: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from costmodel.convergence import RateFit
+    from costmodel.article.convergence import RateFit
 
     colours = {"convnet": "tab:blue", "vit": "tab:orange"}
     fig, ax = plt.subplots(figsize=(7, 4.2))

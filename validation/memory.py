@@ -1,6 +1,6 @@
 """Measured memory of real training steps: saved tensors, tracked peaks, process RSS, CUDA peaks.
 
-Three measurements, from the same configs as :func:`costmodel.memory.training_memory`:
+Three measurements, from the same configs as :func:`costmodel.memory.footprint.training_memory`:
 
 * :func:`measure_saved`: every tensor autograd saves for the backward pass, seen by
   ``torch.autograd.graph.saved_tensors_hooks`` during ``model(images)`` and still held by
@@ -55,7 +55,7 @@ from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.checkpoint import checkpoint
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig
 
 #: torch dtype of each ``dtype`` name; ``float32`` runs without autocast.

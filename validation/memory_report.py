@@ -2,11 +2,11 @@
 
 For every preset (or config) and batch size it records
 
-* ``saved_activation_bytes``: :attr:`costmodel.cost.Cost.saved_bytes` against the
+* ``saved_activation_bytes``: :attr:`costmodel.cost.value.Cost.saved_bytes` against the
   ``saved_tensors_hooks`` measurement (:func:`costmodel.validation.memory.measure_saved`;
   fake tensors in float32, real ones under mixed precision, whose fake kernels give
   normalisation statistics the wrong dtype). These must be equal.
-* ``peak_training_bytes`` for every optimizer: :func:`costmodel.memory.training_memory`
+* ``peak_training_bytes`` for every optimizer: :func:`costmodel.memory.footprint.training_memory`
   against the measured peak of one steady-state training step, by ``method``:
   ``"rss"`` (CPU process high-water mark, the ground truth on CPU), ``"cuda"``
   (``torch.cuda.max_memory_allocated``) or ``"memtracker"`` (``MemTracker`` on fake
@@ -34,7 +34,7 @@ from costmodel.validation import memory as measure
 from costmodel.validation.outcomes import OK, OUT_OF_MEMORY, first_line, status_from_error
 from costmodel.validation.results_io import merge_records, read_records, read_results
 
-from costmodel.memory import memory_cost, training_memory
+from costmodel.memory.footprint import memory_cost, training_memory
 from costmodel.models.base import ArchConfig
 
 #: the two memory quantities

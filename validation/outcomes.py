@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import signal
 
-from costmodel.errors import CostModelError, one_line
+from costmodel.core.errors import CostModelError, one_line
 
 OK = "ok"
 OUT_OF_MEMORY = "out of memory"

@@ -14,7 +14,7 @@ key ``"flops"`` (other keys, e.g. ``"memory"`` or ``"time"`` written by other to
 kept), replacing the file atomically (:mod:`costmodel.validation.results_io`).
 
 The memory part (:mod:`costmodel.validation.memory_report`, re-exported here) compares
-:func:`costmodel.memory.training_memory` with measured peaks and saved tensors and keeps
+:func:`costmodel.memory.footprint.training_memory` with measured peaks and saved tensors and keeps
 its records under the key ``"memory"`` of the same file.
 """
 
@@ -37,7 +37,7 @@ from costmodel.validation.outcomes import OK, OUT_OF_MEMORY, first_line, status_
 from costmodel.validation.results_io import merge_records, read_records, read_results
 from costmodel.validation.results_io import write_json_atomically as write_atomically
 
-from costmodel.errors import ResultsFileError
+from costmodel.core.errors import ResultsFileError
 from costmodel.models import cost
 from costmodel.models.base import ArchConfig
 from costmodel.models.presets import get_preset

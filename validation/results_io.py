@@ -12,7 +12,7 @@ each written by one tool; ``validation/results/convergence.json`` is the F19 exp
 * Every reader goes through :func:`read_results` and :func:`read_records`, which turn a
   corrupt file (not UTF-8, not JSON, truncated) or one of the wrong shape (a list instead
   of an object, a record with a missing key or a value of the wrong type) into a
-  :class:`~costmodel.errors.ResultsFileError` naming the file and what is wrong.
+  :class:`~costmodel.core.errors.ResultsFileError` naming the file and what is wrong.
 
 Examples
 --------
@@ -29,7 +29,7 @@ Examples
 >>> read_records(read_results(path), "demo", Row, path=path)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-costmodel.errors.ResultsFileError: ...cpu.json: section 'demo', record 0: missing key 'name'
+costmodel.core.errors.ResultsFileError: ...cpu.json: section 'demo', record 0: missing key 'name'
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from costmodel.errors import ResultsFileError, ResultsFileNotFoundError, describe
-from costmodel.jsonfile import file_mode, finite_json, write_json_atomically
+from costmodel.core.errors import ResultsFileError, ResultsFileNotFoundError, describe
+from costmodel.core.jsonfile import file_mode, finite_json, write_json_atomically
 
 T = TypeVar("T")
 PathLike = str | os.PathLike[str]

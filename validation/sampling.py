@@ -19,7 +19,7 @@ from costmodel.validation.build import build
 from costmodel.validation.flops import count_flops, count_params
 from costmodel.validation.torch_models import ar_transformer, pixelcnn
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 from costmodel.models.generative import ARTransformerConfig, PixelCNNConfig
 
 

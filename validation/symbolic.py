@@ -6,7 +6,7 @@ symbolic. ``FlopCounterMode`` (through :func:`costmodel.validation.flops.count_f
 then returns ``torch.SymInt`` totals whose SymPy expressions are PyTorch's own closed
 forms, in PyTorch's symbols (``s0``, ``s1``...) and functions (``FloorDiv``...). They are
 translated to plain SymPy in costmodel's symbols ``B``, ``H``, ``W``
-(:mod:`costmodel.symbols`) with ``floor``/``ceiling``/``Mod``.
+(:mod:`costmodel.core.symbols`) with ``floor``/``ceiling``/``Mod``.
 
 :func:`prove_equal` shows that two such expressions are equal for all sizes: first
 symbolically (floors brought to one canonical form, then the difference expanded to 0);
@@ -48,9 +48,9 @@ from torch._dynamo.source import ConstantSource
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
-from costmodel.errors import CostModelError, InvalidConfigError
+from costmodel.core.errors import CostModelError, InvalidConfigError
+from costmodel.core.symbols import B, H, W
 from costmodel.models.base import ArchConfig
-from costmodel.symbols import B, H, W
 
 #: dynamic dimension name -> (index in the (B, C, H, W) input, canonical symbol)
 DIMS: dict[str, tuple[int, sympy.Symbol]] = {"batch": (0, B), "height": (2, H), "width": (3, W)}

@@ -7,7 +7,7 @@ Each case runs ``warmup`` steps, then ``repeats`` timed ones; the medians are re
 (the minimum too).
 
 On CPU each case runs in a fresh subprocess with the thread count of the profile, glibc
-switched to heap reuse (:func:`costmodel.calibrate.use_heap_allocator`) and, with one
+switched to heap reuse (:func:`costmodel.hardware.calibrate.use_heap_allocator`) and, with one
 thread, the process CPU time as the clock: on a machine shared with other jobs that is
 the step's uncontended wall time (a thread that waits for a core is not charged); the
 wall time is recorded beside it. On CUDA the clock is wall time between synchronisations.
@@ -41,8 +41,9 @@ from costmodel.validation.outcomes import OK, WorkerFailed, status_of, subproces
 from costmodel.validation.results_io import merge_records, read_records, read_results
 from costmodel.validation.timing_worker import make_optimizer, measure_step, worker_main
 
-from costmodel.errors import InvalidConfigError
-from costmodel.roofline import DeviceProfile, load_profile, save_profile
+from costmodel.core.errors import InvalidConfigError
+from costmodel.hardware.lookup import load_profile, save_profile
+from costmodel.hardware.profiles import DeviceProfile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 #: the cases the issue names (at batch 8 and 32)
@@ -137,8 +138,8 @@ def _relative(predicted: float | None, measured: float | None) -> float | None:
 
 def predict(model: str, batch: int, profile: DeviceProfile, optimizer: str = "adamw") -> dict[str, Any]:
     """Predicted forward and step seconds of preset ``model`` on ``profile`` (one device)."""
+    from costmodel.hardware.planning import step_time
     from costmodel.models.presets import get_preset
-    from costmodel.plan import step_time
 
     st = step_time(get_preset(model), batch=batch, profile=profile, optimizer=optimizer)
     return {"forward_s": st.forward_s, "step_s": st.seconds, "breakdown": st.by_kind(),
@@ -166,7 +167,7 @@ def run_time_validation(models: Sequence[str] = DEFAULT_MODELS, batches: Sequenc
     A case whose measurement fails in every round (out of memory, a killed worker) is a
     record with that ``status``; the other cases are measured as usual.
     """
-    from costmodel.calibrate import print_progress, run_calibration
+    from costmodel.hardware.calibrate import print_progress, run_calibration
 
     if not isinstance(rounds, int) or rounds < 1:
         raise InvalidConfigError("rounds", rounds, "must be a positive integer")

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 
 
 def measure_step(config: Any, batch: int, *, device: str = "cpu", optimizer: str = "adamw", repeats: int = 5,
@@ -30,7 +30,7 @@ def measure_step(config: Any, batch: int, *, device: str = "cpu", optimizer: str
     import torch.nn.functional as F
     from costmodel.validation.build import build, example_input
 
-    from costmodel.hardware import canonical_dtype
+    from costmodel.hardware.devices import canonical_dtype
 
     dtype = canonical_dtype(dtype)
     device_type = torch.device(device).type
@@ -87,7 +87,7 @@ def worker_main(args: argparse.Namespace) -> int:
     """Measure the one case of ``args`` (``model``, ``batch``, ...) and print the samples as JSON."""
     import torch
 
-    from costmodel.calibrate import use_heap_allocator
+    from costmodel.hardware.calibrate import use_heap_allocator
     from costmodel.models.presets import get_preset
 
     if args.device == "cpu":

@@ -3,7 +3,7 @@
 :func:`measure_traffic` runs one forward and backward pass of the real module under a
 ``TorchDispatchMode`` that sees every aten operator autograd dispatches, and adds up, per
 op kind and direction, the bytes of each operator's tensor arguments and results: the
-same rule as the closed forms of :mod:`costmodel.traffic` (a kernel reads each argument
+same rule as the closed forms of :mod:`costmodel.cost.traffic` (a kernel reads each argument
 once and writes each result once). Views (``view``, ``transpose``, ``permute``, ...)
 move nothing and are skipped. With ``fake=True`` it runs on fake tensors
 (``FakeTensorMode``): shapes only, nothing allocated, so presets cost seconds.

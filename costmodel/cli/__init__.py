@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from costmodel.cli import calibrate, compare, converge, count, crossover, fit, generate, plan, validate
 from costmodel.cli.common import NUMERIC_ERRORS, ArgumentParser, fail
-from costmodel.errors import CostModelError
+from costmodel.core.errors import CostModelError
 
 SUBCOMMANDS = (count, compare, crossover, fit, plan, calibrate, validate, generate, converge)
 

@@ -1,6 +1,6 @@
 """``costmodel calibrate [--device cpu|cuda] [--dtype fp32] [--threads N] [--output PATH] [--json]``.
 
-Progress lines go to stderr. JSON: the profile (:meth:`costmodel.roofline.DeviceProfile.to_json`:
+Progress lines go to stderr. JSON: the profile (:meth:`costmodel.hardware.profiles.DeviceProfile.to_json`:
 rates in flop/s and byte/s, ``overhead_s`` in seconds) and ``path``, the file written.
 """
 
@@ -33,8 +33,8 @@ def register(sub: Any) -> None:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run the microbenchmarks, save the profile, print its rates."""
-    from costmodel.calibrate import print_progress, run_calibration
-    from costmodel.roofline import save_profile
+    from costmodel.hardware.calibrate import print_progress, run_calibration
+    from costmodel.hardware.lookup import save_profile
 
     profile = run_calibration(device=args.device, dtype=args.dtype, threads=args.threads, clock=args.clock,
                               repeats=args.repeats, progress=None if args.quiet else print_progress)

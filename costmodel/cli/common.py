@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 
-from costmodel.cost import Cost
-from costmodel.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.units import ureg
+from costmodel.cost.value import Cost
 from costmodel.models import FAMILIES, ArchConfig
 from costmodel.models.presets import PRESETS
-from costmodel.units import ureg
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ def parse_int(text: str, field: str, *, low: int | None = None, high: int = MAX_
     >>> parse_int("1e400", "--batch")
     Traceback (most recent call last):
     ...
-    costmodel.errors.InvalidConfigError: --batch='1e400': must be a whole number written with the digits 0-9
+    costmodel.core.errors.InvalidConfigError: --batch='1e400': must be a whole number written with the digits 0-9
     """
     stripped = text.strip()
     if not _INTEGER.fullmatch(stripped):

@@ -29,7 +29,7 @@ from costmodel.cli.common import (
     show_field,
     show_quantity,
 )
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 from costmodel.models import FAMILIES
 
 EXAMPLES = ("costmodel compare resnet50 vit_ti_16 --over image_size --range 64:2048 --plot comparison.png",
@@ -62,8 +62,8 @@ def register(sub: Any) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> Any:
-    """The :class:`~costmodel.compare.Comparison` the arguments ask for."""
-    from costmodel.compare import compare
+    """The :class:`~costmodel.analysis.comparison.Comparison` the arguments ask for."""
+    from costmodel.analysis.comparison import compare
 
     lo, hi = parse_range(args.range)
     models = [resolve_model(m) if m in FAMILIES else m for m in args.models]

@@ -2,7 +2,7 @@
 
 RESULTS.json holds ``"curves"``: a list of ``{"model": name, "seed": s, "steps": [...],
 "losses": [...]}`` (as ``python -m costmodel.validation.convergence`` writes). Every curve
-is refitted here (:func:`costmodel.convergence.fit_rate`); the report gives ``eps`` with
+is refitted here (:func:`costmodel.article.convergence.fit_rate`); the report gives ``eps`` with
 its confidence interval per curve, the mean and spread per model over seeds, whether
 ``eps_vit < eps_conv`` held, and the iterations ``T(eps, delta)`` and the training FLOPs
 they cost when the file gives the per-image training FLOPs and the batch size.
@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from costmodel.article.convergence import check_tolerance, fit_rate, summarize
 from costmodel.cli.common import add_command, finite_float, print_json, print_table, show_quantity
-from costmodel.convergence import check_tolerance, fit_rate, summarize
-from costmodel.errors import CostModelError, InvalidConfigError
+from costmodel.core.errors import CostModelError, InvalidConfigError
 
 EXAMPLES = ("costmodel converge validation/results/convergence.json",
             "costmodel converge validation/results/convergence.json --confidence 0.9 --tolerance 0.05 --json")

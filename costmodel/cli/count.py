@@ -2,7 +2,7 @@
 
 Memory (families with a memory model): ``saved_activation_bytes`` and
 ``peak_training_bytes`` of a training step with ``--optimizer``, ``--dtype`` and
-``--checkpoint`` (see :mod:`costmodel.memory`).
+``--checkpoint`` (see :mod:`costmodel.memory.footprint`).
 
 JSON keys: ``params`` (param), ``forward_flops``, ``backward_flops`` (flop, the whole
 batch), ``saved_activation_bytes``, ``peak_training_bytes`` (byte), ``units`` naming each,
@@ -30,11 +30,11 @@ from costmodel.cli.common import (
     show_macs,
     show_quantity,
 )
-from costmodel.conventions import CONVENTIONS, get_convention
-from costmodel.cost import METRIC_UNITS, Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import CONVENTIONS, get_convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B
+from costmodel.cost.value import METRIC_UNITS, Cost
 from costmodel.models import ArchConfig, cost
-from costmodel.symbols import B
 
 EXAMPLES = ("costmodel count resnet50",
             "costmodel count vit_b_16 --batch 32 --optimizer adamw --dtype bfloat16 --json",
@@ -59,8 +59,8 @@ def register(sub: Any) -> None:
 
 def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[str, sympy.Expr]:
     """``saved_activation_bytes`` and ``peak_training_bytes``; empty for a family without a memory model."""
-    from costmodel.memory import _MODULES, get_optimizer, training_memory
-    from costmodel.precision import get_precision
+    from costmodel.cost.precision import get_precision
+    from costmodel.memory.footprint import _MODULES, get_optimizer, training_memory
 
     get_optimizer(args.optimizer), get_precision(args.dtype)  # bad names fail for every family
     if type(config) not in _MODULES:

@@ -49,9 +49,9 @@ def register(sub: Any) -> None:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     """The largest batch or image side that fits; status 1 when nothing does."""
-    from costmodel.memory import get_optimizer, training_memory
-    from costmodel.precision import get_precision
-    from costmodel.training import largest_batch, largest_resolution, parse_budget
+    from costmodel.cost.precision import get_precision
+    from costmodel.memory.budget import largest_batch, largest_resolution, parse_budget
+    from costmodel.memory.footprint import get_optimizer, training_memory
 
     config = resolve_model(args.model, args.set or [])
     budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))

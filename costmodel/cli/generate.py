@@ -27,15 +27,15 @@ from costmodel.cli.common import (
     show_quantity,
 )
 from costmodel.cli.count import metric_rows, part_rows
-from costmodel.conventions import CONVENTIONS
-from costmodel.cost import METRIC_UNITS, Cost
-from costmodel.errors import InvalidConfigError, UnknownPresetError
+from costmodel.core.conventions import CONVENTIONS
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
+from costmodel.core.symbols import B
+from costmodel.cost.value import METRIC_UNITS, Cost
 from costmodel.models import cost
 from costmodel.models.base import ArchConfig
 from costmodel.models.generative import MODULES, SEQUENTIAL, ARTransformerConfig, PixelCNNConfig, sample_cost
 from costmodel.models.generative.ar_transformer import kv_cache_elements
 from costmodel.models.generative.pixelcnn import cache_elements
-from costmodel.symbols import B
 
 GENERATIVE: dict[str, type[ArchConfig]] = {cls.family: cls for cls in list[type[ArchConfig]](MODULES)}
 EXAMPLES = ("costmodel generate-cost pixelcnn                                  # one training step",

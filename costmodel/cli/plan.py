@@ -1,6 +1,6 @@
 """``costmodel plan MODEL --device h100 --gpus 8 --batch 1024 --epochs 300 --dataset-size 1.28M [--json]``.
 
-JSON keys (see :meth:`costmodel.plan.TrainingPlan.to_json`): times end in ``_s``
+JSON keys (see :meth:`costmodel.hardware.planning.TrainingPlan.to_json`): times end in ``_s``
 (seconds: ``step_time_s``, ``train_time_s``, ``forward_s``, ...), memory in ``_bytes``
 (``memory_per_gpu_bytes``, ``memory_capacity_bytes``), FLOPs in ``training_flops_*``,
 ``gpu_hours`` in GPU-hours and ``cost`` as ``{"amount", "currency"}``.
@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from costmodel.cli.common import add_command, checked, integer, print_json, print_table, show_quantity
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel plan resnet50 --device h100 --gpus 8 --batch 1024 --epochs 90 --dataset-size 1.28M",
             "costmodel plan vit_b_16 --device a100 --gpus 8 --batch 4096 --epochs 300 --dtype bf16 "
@@ -41,7 +41,7 @@ def register(sub: Any) -> None:
 
 
 def _price(text: str | None) -> Any:
-    from costmodel.parallel import parse_price
+    from costmodel.hardware.parallel import parse_price
 
     if text is None:
         return None
@@ -53,8 +53,8 @@ def _price(text: str | None) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan a training run: a table of times, memory, fit and cost (or ``--json``)."""
-    from costmodel.hardware import load_device_file
-    from costmodel.plan import parse_count, plan
+    from costmodel.hardware.devices import load_device_file
+    from costmodel.hardware.planning import parse_count, plan
 
     if args.device_file:
         checked("--device-file", args.device_file, lambda: load_device_file(args.device_file))

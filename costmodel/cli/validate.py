@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from costmodel.cli.common import add_command, images, note, positive_int, print_json, print_table, show_quantity
-from costmodel.errors import UnknownPresetError
+from costmodel.core.errors import UnknownPresetError
 from costmodel.models.presets import PRESETS
 
 EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",

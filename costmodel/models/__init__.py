@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.core.symbols import B
+from costmodel.cost.value import Cost
 from costmodel.models import convnet, convnext, resnet, vit
 from costmodel.models.base import ArchConfig
 from costmodel.models.convnet import ConvNetConfig
@@ -19,7 +20,6 @@ from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.generative import MODULES as _GENERATIVE_MODULES
 from costmodel.models.resnet import ResNetConfig
 from costmodel.models.vit import ViTConfig
-from costmodel.symbols import B
 
 _CLASSES: tuple[type[ArchConfig], ...] = (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig,
                                           *_GENERATIVE_MODULES)
@@ -53,7 +53,7 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
         Attach the memory trace of that precision (``"float32"``, ``"bfloat16"``, ...) and
         count the traffic in its bytes (the ViT, ResNet, ConvNeXt and ConvNet families).
     """
-    from costmodel.checks import as_size
+    from costmodel.core.checks import as_size
 
     family = _FAMILY_MODULES.get(type(config))
     if family is None:
@@ -66,7 +66,7 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
         raise InvalidConfigError("divisible", divisible, "must be true or false")
     extra: dict[str, Any] = {}
     if precision is not None:
-        from costmodel.precision import Precision, get_precision
+        from costmodel.cost.precision import Precision, get_precision
 
         if not isinstance(precision, (str, Precision)):
             raise InvalidConfigError("precision", precision, "must be a dtype name: float32, bfloat16 or float16")

@@ -20,8 +20,8 @@ from typing import Any, ClassVar
 
 import sympy
 
-from costmodel.checks import MAX_SIZE, MAX_SYMBOLIC_STAGES, as_size, as_sizes, check_choice, check_expression
-from costmodel.errors import InvalidConfigError
+from costmodel.core.checks import MAX_SIZE, MAX_SYMBOLIC_STAGES, as_size, as_sizes, check_choice, check_expression
+from costmodel.core.errors import InvalidConfigError
 
 
 def size_field(default: Any = dataclasses.MISSING, *, allow_zero: bool = False) -> Any:
@@ -58,7 +58,7 @@ def _check_ratio(name: str, value: Any) -> Any:
     """A positive ratio as an exact SymPy rational (or a checked SymPy expression).
 
     Floats are made exact fractions with denominators up to ``10**6`` (``2.5 -> 5/2``);
-    a ratio must lie in ``[10**-30, 10**30]`` (:data:`~costmodel.checks.MAX_SIZE`).
+    a ratio must lie in ``[10**-30, 10**30]`` (:data:`~costmodel.core.checks.MAX_SIZE`).
     """
     if isinstance(value, bool) or value is None:
         raise InvalidConfigError(name, value, "must be a positive number")
@@ -101,7 +101,7 @@ def _check_image(name: str, value: Any) -> Any:
 class ArchConfig:
     """Base class of every architecture config.
 
-    Limits (:mod:`costmodel.checks`), checked when a config is made, so that
+    Limits (:mod:`costmodel.core.checks`), checked when a config is made, so that
     :func:`costmodel.models.cost` of any valid config returns within seconds:
 
     * integer sizes are at most ``10**30`` (``MAX_SIZE``);
@@ -112,7 +112,7 @@ class ArchConfig:
       symbolic size (``MAX_SYMBOLIC_STAGES``);
     * a ratio (``mlp_ratio``) is a positive rational between ``10**-30`` and ``10**30``.
 
-    Anything else is an :class:`~costmodel.errors.InvalidConfigError` naming the field.
+    Anything else is an :class:`~costmodel.core.errors.InvalidConfigError` naming the field.
     """
 
     #: family name used by the CLI and the preset table (``"vit"``, ``"resnet"``, ...).

@@ -12,17 +12,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from costmodel.checks import check_divides
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.checks import check_divides
+from costmodel.core.conventions import Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.precision import FLOAT32, Precision
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, flag_field, image_field, size_field, sizes_field
 from costmodel.ops.conv import conv2d, conv_out_size
 from costmodel.ops.dense import linear
 from costmodel.ops.norm import batch_norm
 from costmodel.ops.pointwise import gelu, relu
 from costmodel.ops.pool import avg_pool2d, max_pool2d
-from costmodel.precision import FLOAT32, Precision
 
 #: the pool after each layer: ``nn.MaxPool2d(2)`` / ``nn.AvgPool2d(2)``, window 2, stride 2
 POOL_KERNEL = 2
@@ -169,7 +169,7 @@ def cost(config: ConvNetConfig, *, batch: Any, convention: Convention, divisible
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> cfg = ConvNetConfig(channels=(8,), image_size=4, pool="none", norm="none", num_classes=2)
     >>> cost(cfg, batch=1, convention=FLOP_COUNTER, divisible=False).forward_flops  # 2*16*8*27 + 2*8*2
     6944

@@ -23,14 +23,14 @@ from typing import Any
 
 import sympy
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.precision import FLOAT32, Precision
+from costmodel.cost.trace import residual
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, size_field, sizes_field
 from costmodel.ops import avg_pool2d, conv2d, conv_out_size, gelu, layer_norm, linear, residual_add
 from costmodel.ops.pointwise import layer_scale
-from costmodel.precision import FLOAT32, Precision
-from costmodel.trace import residual
 
 STEM_STRIDE = 4  #: the stem is a 4x4 conv with stride 4 ("patchify", paper Section 2.2)
 DOWNSAMPLE_STRIDE = 2  #: each downsampling layer is a 2x2 conv with stride 2

@@ -20,7 +20,7 @@ import fnmatch
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from costmodel.errors import UnknownPresetError
+from costmodel.core.errors import UnknownPresetError
 from costmodel.models.base import ArchConfig
 from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.resnet import ResNetConfig

@@ -12,16 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import Convention
+from costmodel.cost.precision import FLOAT32, Precision
+from costmodel.cost.trace import residual
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, size_field, sizes_field
 from costmodel.ops.conv import conv2d, conv_out_size
 from costmodel.ops.dense import linear
 from costmodel.ops.norm import batch_norm
 from costmodel.ops.pointwise import relu, residual_add
 from costmodel.ops.pool import avg_pool2d, max_pool2d
-from costmodel.precision import FLOAT32, Precision
-from costmodel.trace import residual
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -318,7 +318,7 @@ def cost(config: ResNetConfig, *, batch: Any, convention: Convention, divisible:
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> c = cost(ResNetConfig(), batch=1, convention=FLOP_COUNTER, divisible=False)
     >>> c.params
     25557032

@@ -19,19 +19,19 @@ from typing import Any
 
 import sympy
 
-from costmodel.checks import check_divides
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.checks import check_divides
+from costmodel.core.conventions import Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.precision import FLOAT32, Precision
+from costmodel.cost.trace import residual
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, flag_field, image_field, ratio_field, size_field
 from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
 from costmodel.ops.conv import conv2d, conv_out_size
 from costmodel.ops.dense import linear
 from costmodel.ops.norm import layer_norm
-from costmodel.ops.pointwise import gelu, residual_add
-from costmodel.precision import FLOAT32, Precision
-from costmodel.trace import residual
-from costmodel.traffic import F32, Traffic, split_traffic
+from costmodel.ops.pointwise import gelu, residual_add, split_traffic
 
 ATTENTION_VARIANTS = ("full", "causal", "linformer", "performer")
 
@@ -203,7 +203,7 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
 
     ``qkv`` has torchvision's ``in_proj`` shape (``3d x d`` + bias), ``proj`` its
     ``out_proj``; ``split`` (no arithmetic) cuts its output into ``q``, ``k``, ``v``, whose
-    gradients the backward pass concatenates (:func:`costmodel.traffic.split_traffic`).
+    gradients the backward pass concatenates (:func:`costmodel.ops.pointwise.split_traffic`).
     The core is :func:`~costmodel.ops.attention.softmax_attention` for
     ``"full"`` and ``"causal"`` (a causal mask is counted as full attention, as
     FlopCounterMode counts it), :func:`~costmodel.ops.attention.linformer_attention` or
@@ -315,7 +315,7 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> vit_b_16 = ViTConfig(patch_size=16, width=768, depth=12, heads=12)
     >>> cost(vit_b_16, batch=1, convention=FLOP_COUNTER).params   # torchvision: 86,567,656
     86567656

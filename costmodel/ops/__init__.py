@@ -1,4 +1,4 @@
-"""Per-operator cost formulas: one pure function each, returning a :class:`~costmodel.cost.Cost`."""
+"""Per-operator cost formulas: one pure function each, returning a :class:`~costmodel.cost.value.Cost`."""
 
 from costmodel.ops.attention import linformer_attention, performer_attention, softmax_attention
 from costmodel.ops.conv import conv2d, conv_out_size, pair, patch_embedding

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, op_trace, weight_copy
+from costmodel.cost.trace import Trace
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 from costmodel.ops.dense import matmul
 from costmodel.ops.pointwise import softmax
-from costmodel.precision import Precision, op_trace, weight_copy
-from costmodel.trace import Trace
-from costmodel.traffic import F32, Traffic, attention_traffic
 
 
 def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_dim: Any,
@@ -48,8 +48,8 @@ def softmax_attention(*, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_d
     kernels still compute the masked half. Under ``FULL`` the softmax over
     ``B h L_q L_kv`` scores is added. With a ``precision`` the cost carries the memory
     trace of :func:`attention_trace`. Traffic: fused, one ``attention`` kernel
-    (:func:`costmodel.traffic.attention_traffic`, on the ``scores`` part); explicit, two
-    ``bmm`` (:func:`costmodel.traffic.matmul_traffic`) and the softmax.
+    (:func:`costmodel.ops.attention.attention_traffic`, on the ``scores`` part); explicit, two
+    ``bmm`` (:func:`costmodel.ops.dense.matmul_traffic`) and the softmax.
 
     Examples
     --------
@@ -243,5 +243,30 @@ def performer_trace(precision: Precision, *, batch: Any, heads: Any, tokens: Any
                     live=c * (4 * rows * head_dim + 3 * rows * features))
 
 
-__all__ = ["softmax_attention", "linformer_attention", "performer_attention", "attention_trace", "explicit_views",
-           "performer_trace"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+def attention_traffic(c: int, *, batch: Any, heads: Any, q_len: Any, kv_len: Any, head_dim: Any) -> Traffic:
+    r"""Fused attention (``scaled_dot_product_attention``): no score matrix in memory.
+
+    .. math::
+        Q_{fwd} = c\,(2 N_q + 2 N_{kv}) + 4\,B h L_q, \qquad
+        Q_{bwd} = c\,(4 N_q + 4 N_{kv}) + 4\,B h L_q
+
+    with :math:`N_q = B h L_q d_k`, :math:`N_{kv} = B h L_{kv} d_k`: forward reads ``q, k, v``
+    and writes the output and the float32 log-sum-exp per row; backward reads ``q, k, v``,
+    the output, its gradient and the log-sum-exp and writes ``dq, dk, dv``.
+    """
+    nq, nkv, lse = batch * heads * q_len * head_dim, batch * heads * kv_len * head_dim, batch * heads * q_len
+    return Traffic.op("attention", forward=c * (2 * nq + 2 * nkv) + F32 * lse,
+                      backward=c * (4 * nq + 4 * nkv) + F32 * lse)
+
+
+#: elements read + written per element, forward and backward, of elementwise ops:
+#: ReLU/GELU read x and write y, backward reads dY and y (or x) and writes dX; a residual
+#: add reads two and writes one, and its backward adds the two gradients that meet at the
+#: branch point; softmax as ReLU (its backward reads dY and y).
+
+
+
+__all__ = ["attention_traffic", "softmax_attention", "linformer_attention", "performer_attention", "attention_trace",
+           "explicit_views", "performer_trace"]

@@ -16,13 +16,13 @@ from typing import Any
 
 import sympy
 
-from costmodel.checks import as_size, check_divides
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
-from costmodel.precision import Precision, cast_input, op_trace, weight_copy
-from costmodel.trace import Trace
-from costmodel.traffic import F32, conv2d_traffic
+from costmodel.core.checks import as_size, check_divides
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
+from costmodel.cost.trace import Trace
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 
 
 def pair(field: str, value: Any) -> tuple[Any, Any]:
@@ -54,7 +54,7 @@ def conv_out_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dil
     --------
     >>> conv_out_size(224, 7, 2, 3)
     112
-    >>> from costmodel.symbols import H
+    >>> from costmodel.core.symbols import H
     >>> conv_out_size(H, 3, 2, 1, divisible=True)
     H/2
     """
@@ -94,7 +94,7 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
         Whether the input needs a gradient (False for a network's first layer).
     in_size, precision, saves_input, input_role
         Memory (with ``precision`` and ``in_size`` given; see :func:`conv2d_trace`).
-        The cost's traffic is :func:`costmodel.traffic.conv2d_traffic` (a ``conv`` op, or
+        The cost's traffic is :func:`costmodel.ops.conv.conv2d_traffic` (a ``conv`` op, or
         ``conv_depthwise`` when grouped) in the bytes of ``precision``'s compute dtype
         (float32 without one); without ``in_size`` the input is taken as the output's size.
 
@@ -203,4 +203,22 @@ def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any,
                   in_size=(height, width_px), precision=precision, input_role="float32")
 
 
-__all__ = ["pair", "conv_out_size", "conv2d", "conv2d_trace", "autocast_casts", "patch_embedding"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+def conv2d_traffic(c: int, *, inputs: Any, outputs: Any, weight: Any, bias: Any, input_grad: bool,
+                   grouped: bool) -> Traffic:
+    r"""A convolution (``aten.convolution`` / ``convolution_backward``), ``conv`` or ``conv_depthwise``.
+
+    .. math::
+        Q_{fwd} = c\,(X + W + b + Y), \qquad
+        Q_{bwd} = c\,(dY + X + W + [	ext{input grad}]\, dX + dW + db)
+
+    ``X``, ``Y``: input and output elements; ``W`` weight, ``b`` bias elements (0 without).
+    """
+    fwd = c * (inputs + weight + bias + outputs)
+    bwd = c * (outputs + inputs + weight + (inputs if input_grad else 0) + weight + bias)
+    return Traffic.op("conv_depthwise" if grouped else "conv", forward=fwd, backward=bwd)
+
+
+
+__all__ = ["conv2d_traffic", "pair", "conv_out_size", "conv2d", "conv2d_trace", "autocast_casts", "patch_embedding"]

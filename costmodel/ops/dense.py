@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
+from costmodel.cost.trace import Trace
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 from costmodel.ops.conv import autocast_casts
-from costmodel.precision import Precision, cast_input, op_trace, weight_copy
-from costmodel.trace import Trace
-from costmodel.traffic import F32, linear_traffic, matmul_traffic
 
 
 def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_grad: bool = True,
@@ -27,7 +27,7 @@ def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_gra
     .. math:: F_{fwd} = 2\,b\,n k m, \qquad F_{bwd} = 2\,b\,n k m\,([a] + [b])
 
     where ``[a]``, ``[b]`` are 1 when that operand needs a gradient. No parameters.
-    Traffic: :func:`costmodel.traffic.matmul_traffic`, in the bytes of ``precision``'s
+    Traffic: :func:`costmodel.ops.dense.matmul_traffic`, in the bytes of ``precision``'s
     compute dtype (float32 without one).
 
     Examples
@@ -54,7 +54,7 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
     ``torch.nn.functional.linear`` on an ``(B, L, d)`` input flattens it to ``B L`` rows
     and calls ``addmm`` (``mm`` without bias), so ``N = B L``. With a ``precision`` the
     cost carries the memory trace of :func:`linear_trace`; its traffic is
-    :func:`costmodel.traffic.linear_traffic` (float32 bytes without a ``precision``).
+    :func:`costmodel.ops.dense.linear_traffic` (float32 bytes without a ``precision``).
 
     Examples
     --------
@@ -113,4 +113,33 @@ def linear_trace(precision: Precision, *, rows: Any, in_features: Any, out_featu
     return trace
 
 
-__all__ = ["matmul", "linear", "linear_trace"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bias: bool,
+                   input_grad: bool) -> Traffic:
+    r"""``y = x W^T + b`` on ``N`` rows (``addmm``); backward ``dY W``, ``dY^T X`` and the bias sum.
+
+    .. math::
+        Q_{fwd} = c\,(N d_{in} + d_{in} d_{out} + [b] d_{out} + N d_{out}),
+
+        Q_{bwd} = c\,ig([	ext{input grad}](N d_{out} + d_{in} d_{out} + N d_{in})
+                  + (N d_{out} + N d_{in} + d_{in} d_{out}) + [b](N d_{out} + d_{out})ig)
+    """
+    x, w, y, b = rows * in_features, in_features * out_features, rows * out_features, out_features if bias else 0
+    fwd = c * (x + w + b + y)
+    bwd = c * ((y + w + x if input_grad else 0) + (y + x + w) + (y + b if bias else 0))
+    return Traffic.op("matmul", forward=fwd, backward=bwd)
+
+
+def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, b_grad: bool) -> Traffic:
+    r"""``batch`` products ``(n x k) @ (k x m)`` (``bmm``); backward one product per operand gradient.
+
+    .. math::
+        Q_{fwd} = c\,b\,(nk + km + nm), \qquad Q_{bwd} = c\,b\,([a] + [b])(nm + km + nk)
+    """
+    one = c * batch * (n * k + k * m + n * m)
+    return Traffic.op("matmul", forward=one, backward=one * (int(a_grad) + int(b_grad)))
+
+
+
+__all__ = ["linear_traffic", "matmul_traffic", "matmul", "linear", "linear_trace"]

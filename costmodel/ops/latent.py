@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.value import Cost
 
 FORWARD_RATE = 4
 BACKWARD_RATE = 3

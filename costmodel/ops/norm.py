@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, op_trace, saved_input
+from costmodel.cost.trace import Trace
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 from costmodel.ops.pointwise import elementwise
-from costmodel.precision import Precision, op_trace, saved_input
-from costmodel.trace import Trace
-from costmodel.traffic import F32, norm_traffic
 
 
 def layer_norm(*, rows: Any, features: Any, affine: bool = True,
@@ -34,7 +34,7 @@ def layer_norm(*, rows: Any, features: Any, affine: bool = True,
     Memory (``NativeLayerNormBackward0``): the input (if this op is the first to save
     its storage) and the float32 mean and reciprocal standard deviation of every row;
     the output has the input's dtype (``input_role``). Transient: the output and input
-    gradients. Traffic: :func:`costmodel.traffic.norm_traffic`.
+    gradients. Traffic: :func:`costmodel.ops.norm.norm_traffic`.
     """
     params = 2 * features if affine else 0
     trace = norm_trace(precision, elements=rows * features, statistics=2 * rows, params=params,
@@ -54,7 +54,7 @@ def batch_norm(*, elements: Any, channels: Any, affine: bool = True,
     Memory (``NativeBatchNormBackward0``): the input (if first to save it) and the float32
     batch mean and inverse standard deviation per channel (the running statistics are
     buffers: :func:`RUNNING_STATS_BYTES`). Transient: the output and input gradients.
-    Traffic: :func:`costmodel.traffic.norm_traffic`.
+    Traffic: :func:`costmodel.ops.norm.norm_traffic`.
     """
     params = 2 * channels if affine else 0
     trace = norm_trace(precision, elements=elements, statistics=2 * channels, params=params,
@@ -86,4 +86,31 @@ def norm_trace(precision: Precision | None, *, elements: Any, statistics: Any, p
                     live=2 * width * elements)
 
 
-__all__ = ["layer_norm", "batch_norm", "norm_trace"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+def norm_traffic(kind: str, c: int, *, elements: Any, statistics: Any, params: Any) -> Traffic:
+    r"""Batch or layer norm (``native_batch_norm`` / ``native_layer_norm`` and their backward).
+
+    .. math::
+        Q_{fwd} = c\,(2N) + 4\,(P + S_{in} + S_{out}), \qquad
+        Q_{bwd} = c\,(3N) + 4\,(P/2 + S + P)
+
+    Forward reads ``x`` and writes ``y`` (``N`` values each), reads the ``P`` float32
+    affine parameters and writes the float32 statistics. Batch norm (``S`` = 2 values
+    per channel: mean and inverse std) also reads and writes the two running buffers in
+    training mode, so ``S_in = S_out = S`` for it and ``S_in = 0, S_out = S`` for layer
+    norm (2 values per row). Backward reads ``dY``, ``x``, the weight and the statistics
+    (batch norm: plus the running buffers) and writes ``dX`` and the ``P`` parameter
+    gradients.
+    """
+    if kind == "batch_norm":
+        fwd = c * 2 * elements + F32 * (params + 2 * statistics)
+        bwd = c * 3 * elements + F32 * (params / 2 + 2 * statistics + params)
+    else:
+        fwd = c * 2 * elements + F32 * (params + statistics)
+        bwd = c * 3 * elements + F32 * (params + statistics + params)
+    return Traffic.op(kind, forward=fwd, backward=bwd)
+
+
+
+__all__ = ["norm_traffic", "layer_norm", "batch_norm", "norm_trace"]

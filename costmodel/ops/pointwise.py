@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
-from costmodel.precision import Precision, op_trace, saved_input
-from costmodel.traffic import ELEMENTWISE_ACCESSES, EMPTY, F32, elementwise_traffic, scale_traffic
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, op_trace, saved_input
+from costmodel.cost.traffic import EMPTY, F32, Traffic
+from costmodel.cost.value import Cost
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,9 +55,9 @@ def elementwise(op: str, elements: Any, convention: Convention = FLOP_COUNTER, *
                 grad_elements: Any = None) -> Cost:
     """Cost of elementwise operator ``op`` (a key of :data:`RATES`) over ``elements`` values.
 
-    Its traffic (under any convention) is :func:`costmodel.traffic.elementwise_traffic`
+    Its traffic (under any convention) is :func:`costmodel.ops.pointwise.elementwise_traffic`
     with ``itemsize`` bytes per value, for the ops of
-    :data:`costmodel.traffic.ELEMENTWISE_ACCESSES`; the other ops (norms, scales) attach
+    :data:`costmodel.ops.pointwise.ELEMENTWISE_ACCESSES`; the other ops (norms, scales) attach
     their own.
     """
     traffic = elementwise_traffic(op, itemsize, elements, grad_elements) if op in ELEMENTWISE_ACCESSES else EMPTY
@@ -110,7 +110,7 @@ def layer_scale(elements: Any, channels: Any, convention: Convention = FLOP_COUN
     ``gamma`` (a parameter); the product is float32 (``gamma`` is float32, so mixed
     precision promotes). Transient: the float32 output gradient, the gradient of ``x``
     and the float32 product ``g x`` that is summed into ``gamma``'s gradient:
-    :math:`t = 4N + b_c N + 4N`. Traffic: :func:`costmodel.traffic.scale_traffic`.
+    :math:`t = 4N + b_c N + 4N`. Traffic: :func:`costmodel.ops.pointwise.scale_traffic`.
     """
     cost = elementwise("mul", elements, convention) + Cost(params=channels)
     cost = cost.with_traffic(scale_traffic(_itemsize(precision), elements=elements, channels=channels))
@@ -137,4 +137,43 @@ def residual_add(elements: Any, convention: Convention = FLOP_COUNTER, *, precis
     return elementwise("add", elements, convention, itemsize=_itemsize(precision, role), grad_elements=grad_elements)
 
 
-__all__ = ["ElementwiseRate", "RATES", "elementwise", "relu", "gelu", "softmax", "residual_add", "layer_scale"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+ELEMENTWISE_ACCESSES: dict[str, tuple[int, int]] = {
+    "relu": (2, 3), "gelu": (2, 3), "add": (3, 3), "softmax": (2, 3),
+}
+
+
+def elementwise_traffic(op: str, c: int, elements: Any, grad_elements: Any = None) -> Traffic:
+    r"""An elementwise op over :math:`N` values: :math:`Q = c\,a\,N` with ``a`` from :data:`ELEMENTWISE_ACCESSES`.
+
+    ``grad_elements``: for a residual add, the size of the tensor where the two gradients
+    meet (the block's input), if it differs from the add's output (a downsampling block).
+    """
+    fwd, bwd = ELEMENTWISE_ACCESSES[op]
+    back = elements if grad_elements is None else grad_elements
+    return Traffic.op("elementwise", forward=c * fwd * elements, backward=c * bwd * back)
+
+
+def scale_traffic(c: int, *, elements: Any, channels: Any) -> Traffic:
+    r"""A learned per-channel scale ``gamma * x`` (ConvNeXt's layer scale).
+
+    .. math::
+        Q_{fwd} = c\,(2N) + 4 C, \qquad Q_{bwd} = c\,(6 N) + 8 C
+
+    Backward: ``dY * gamma`` (reads ``N`` and ``C``, writes ``N``), ``dY * x`` (reads
+    ``2N``, writes ``N``) and its sum over all but the channel (reads ``N``, writes ``C``).
+    """
+    return Traffic.op("elementwise", forward=c * 2 * elements + F32 * channels,
+                      backward=c * 6 * elements + 2 * F32 * channels)
+
+
+def split_traffic(c: int, *, elements: Any) -> Traffic:
+    r"""Splitting one tensor into views (``qkv`` into ``q``, ``k``, ``v``): free forward; the
+    backward concatenates the gradients, :math:`Q_{bwd} = c\,(2 N)` for ``N`` elements."""
+    return Traffic.op("elementwise", forward=0, backward=c * 2 * elements)
+
+
+
+__all__ = ["ELEMENTWISE_ACCESSES", "elementwise_traffic", "scale_traffic", "split_traffic", "ElementwiseRate", "RATES",
+           "elementwise", "relu", "gelu", "softmax", "residual_add", "layer_scale"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
-from costmodel.precision import Precision, op_trace, saved_input
-from costmodel.traffic import F32, max_pool_traffic, mean_pool_traffic
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, op_trace, saved_input
+from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.value import Cost
 
 
 def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_COUNTER,
@@ -24,7 +24,7 @@ def max_pool2d(*, outputs: Any, kernel_size: Any, convention: Convention = FLOP_
     Memory (``MaxPool2DWithIndicesBackward0``, with ``inputs`` and a ``precision``): the
     input (if this op is the first to save it) and one int64 index per output,
     :math:`s = b N_{in} + 8 N_{out}`; transient :math:`b (N_{out} + N_{in})`. Traffic (with
-    ``inputs``): :func:`costmodel.traffic.max_pool_traffic`.
+    ``inputs``): :func:`costmodel.ops.pool.max_pool_traffic`.
     """
     cost = Cost()
     if convention.count_elementwise:
@@ -50,7 +50,7 @@ def avg_pool2d(*, outputs: Any, window: Any, convention: Convention = FLOP_COUNT
     (``saves_input``), :math:`s = b N_{in}`. Transient :math:`b (N_{out} + N_{in})`;
     ``inputs`` is :math:`N_{in}` (default :math:`N_{out} \cdot` ``window``, exact for global
     pooling; a 2x2 pool of an odd-sized map drops the last row or column). Traffic:
-    :func:`costmodel.traffic.mean_pool_traffic`.
+    :func:`costmodel.ops.pool.mean_pool_traffic`.
     """
     cost = Cost()
     if convention.count_elementwise:
@@ -64,4 +64,29 @@ def avg_pool2d(*, outputs: Any, window: Any, convention: Convention = FLOP_COUNT
                                     transient=width * (outputs + inputs), live=width * (outputs + inputs)))
 
 
-__all__ = ["max_pool2d", "avg_pool2d"]
+# -- bytes moved (forward and backward kernels) -----------------------------------------
+
+def max_pool_traffic(c: int, *, inputs: Any, outputs: Any) -> Traffic:
+    r"""Max pooling with int64 indices (``max_pool2d_with_indices`` and its backward).
+
+    .. math:: Q_{fwd} = c\,(X + Y) + 8 Y, \qquad Q_{bwd} = c\,(dY + X + dX) + 8 Y
+
+    (the backward kernel is handed the input too, and scatters ``dY`` through the indices).
+    """
+    return Traffic.op("pool", forward=c * (inputs + outputs) + 8 * outputs,
+                      backward=c * (outputs + 2 * inputs) + 8 * outputs)
+
+
+def mean_pool_traffic(c: int, *, inputs: Any, outputs: Any) -> Traffic:
+    r"""Global average pooling, a mean over each feature map (``elementwise`` kind).
+
+    .. math:: Q_{fwd} = c\,(X + Y), \qquad Q_{bwd} = c\,(2 X)
+
+    Its backward divides the gradient, broadcast to the input's shape, by ``H W``: an
+    argument of ``X`` elements (a broadcast view) read, ``X`` written.
+    """
+    return Traffic.op("elementwise", forward=c * (inputs + outputs), backward=c * 2 * inputs)
+
+
+
+__all__ = ["max_pool_traffic", "mean_pool_traffic", "max_pool2d", "avg_pool2d"]

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.value import Cost
 
 
 def upsample_nearest(*, inputs: Any, scale: Any, convention: Convention = FLOP_COUNTER) -> Cost:
@@ -19,7 +19,7 @@ def upsample_nearest(*, inputs: Any, scale: Any, convention: Convention = FLOP_C
 
     Examples
     --------
-    >>> from costmodel.conventions import FULL
+    >>> from costmodel.core.conventions import FULL
     >>> upsample_nearest(inputs=10, scale=2, convention=FULL).backward_flops
     30
     """

@@ -19,8 +19,8 @@ from typing import Any
 
 import sympy
 
-from costmodel.conventions import FLOP_COUNTER, Convention
-from costmodel.cost import Cost
+from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.value import Cost
 from costmodel.ops.attention import softmax_attention
 from costmodel.ops.conv import pair
 from costmodel.ops.pointwise import elementwise

@@ -7,7 +7,7 @@ Each family module defines its config, ``cost(config, *, batch, convention, divi
 Examples
 --------
 >>> from costmodel.models.generative import ARTransformerConfig, sample_cost, tau
->>> from costmodel.symbols import d, D
+>>> from costmodel.core.symbols import d, D
 >>> cfg = ARTransformerConfig(width=d, depth=D, heads=1, vocab_size=256)
 >>> sample_cost(cfg, batch=1, cache=True, steps=tau).forward_flops.expand()   # F17, quadratic in tau
 24*D*d**2*tau + 2*D*d*tau**2 + 2*D*d*tau + 512*d*tau
@@ -18,9 +18,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from costmodel.conventions import FLOP_COUNTER, Convention, get_convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig
 from costmodel.models.generative import ar_transformer, conv_vae, pixelcnn, vit_vae
 from costmodel.models.generative.ar_transformer import ARTransformerConfig
@@ -54,7 +54,7 @@ def sample_cost(config: Any, *, batch: Any = 1, cache: bool = False, steps: Any 
         Transformer only: tokens to generate (default ``tau``, the whole image); a symbol
         gives the closed form in the sequence length.
     """
-    from costmodel.checks import as_size
+    from costmodel.core.checks import as_size
 
     module = MODULES.get(type(config))
     if module is None:

@@ -28,10 +28,10 @@ from typing import Any
 
 import sympy
 
-from costmodel.checks import as_size, check_divides
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.checks import as_size, check_divides
+from costmodel.core.conventions import Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.generative.common import forward_only, sum_cost_over_steps, t
 from costmodel.ops.attention import softmax_attention
@@ -161,7 +161,7 @@ def cost(config: ARTransformerConfig, *, batch: Any, convention: Convention, div
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> cfg = ARTransformerConfig(image_size=(1, 4), vocab_size=3, width=2, depth=1, heads=1)
     >>> cost(cfg, batch=1, convention=FLOP_COUNTER).forward_flops   # 2 (12*4*4 + 2*16*2 + 4*2*3)
     560

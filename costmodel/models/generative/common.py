@@ -2,10 +2,10 @@
 
 A generative model has two budgets: a *training step* (forward and backward over whole
 images, :func:`costmodel.models.cost`) and *sampling* (forward passes only, one per
-sequential step). Sampling costs are :class:`~costmodel.cost.Cost` values with
+sequential step). Sampling costs are :class:`~costmodel.cost.value.Cost` values with
 ``backward_flops = 0`` and ``params`` the weights the sampler reads.
 
-Symbols (beside :mod:`costmodel.symbols`):
+Symbols (beside :mod:`costmodel.core.symbols`):
 
 =========  ===========================================================  ========
 symbol     meaning                                                      unit
@@ -25,8 +25,8 @@ from typing import Any
 
 import sympy
 
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.value import Cost
 
 tau = sympy.Symbol("tau", positive=True, integer=True)
 t = sympy.Symbol("t", positive=True, integer=True)

@@ -24,9 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from costmodel.checks import check_divides
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
+from costmodel.core.checks import check_divides
+from costmodel.core.conventions import Convention
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, size_field, sizes_field
 from costmodel.models.generative.common import sampling
 from costmodel.ops.conv import conv2d, conv_out_size
@@ -137,7 +137,7 @@ def cost(config: ConvVAEConfig, *, batch: Any, convention: Convention, divisible
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> cfg = ConvVAEConfig(image_size=2, channels=(1,), latent_dim=1)
     >>> cost(cfg, batch=1, convention=FLOP_COUNTER).forward_flops  # 2*(9 + 2 + 1 + 4*9) MACs
     96

@@ -31,9 +31,9 @@ from typing import Any
 
 import sympy
 
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.conventions import Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, size_field
 from costmodel.models.generative.common import sampling
 from costmodel.ops.conv import conv2d
@@ -162,7 +162,7 @@ def cost(config: PixelCNNConfig, *, batch: Any, convention: Convention, divisibl
 
     Examples
     --------
-    >>> from costmodel.conventions import FLOP_COUNTER
+    >>> from costmodel.core.conventions import FLOP_COUNTER
     >>> cfg = PixelCNNConfig(image_size=2, width=1, depth=0, first_kernel=3, levels=2)
     >>> cost(cfg, batch=1, convention=FLOP_COUNTER).forward_flops   # 4 px * 2 * (9 + 1 + 2) MACs
     96

@@ -22,10 +22,10 @@ from typing import Any
 
 import sympy
 
-from costmodel.checks import check_divides
-from costmodel.conventions import Convention
-from costmodel.cost import Cost
-from costmodel.errors import InvalidConfigError
+from costmodel.core.checks import check_divides
+from costmodel.core.conventions import Convention
+from costmodel.core.errors import InvalidConfigError
+from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.generative.common import sampling
 from costmodel.models.vit import ViTConfig, block_cost, patch_grid

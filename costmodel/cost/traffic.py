@@ -1,0 +1,112 @@
+"""Memory traffic of an op: the bytes its kernels read and write, forward and backward.
+
+A :class:`Traffic` rides on every :class:`~costmodel.cost.value.Cost` (like its memory trace):
+the operator functions of :mod:`costmodel.ops` attach one to the cost of each op, tagged
+with the op's *kind* (:data:`costmodel.hardware.profiles.KIND_CLASS`), and ``+`` and ``*`` of
+costs compose them. The roofline (:mod:`costmodel.hardware.profiles`, :mod:`costmodel.hardware.planning`)
+times every named leaf of a cost's breakdown tree as one op of that kind.
+
+Counting rule (every op function states its terms): a kernel reads each tensor argument
+once and writes each result once, in the bytes of its dtype, and the backward pass runs
+the kernels autograd runs (e.g. a linear layer's backward is two products, ``dY W`` and
+``dY^T X``, each reading ``dY``, plus the bias gradient, a sum over ``dY``). Caches,
+which can make a kernel read less, and tiling, which can make it read more, are left to
+the calibrated achievable bandwidth of the op kind.
+
+Examples
+--------
+>>> from costmodel.cost.traffic import Traffic
+>>> relu = Traffic.op("elementwise", forward=8 * 100, backward=12 * 100)
+>>> (relu.then(relu)).forward
+1600
+>>> relu.repeat(3).kind, relu.then(Traffic.op("conv", forward=1)).kind
+('elementwise', 'mixed')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import sympy
+
+Expr: TypeAlias = sympy.Expr  # SymPy is untyped: an alias of Any to the checker
+_ZERO = sympy.S.Zero
+MIXED = "mixed"
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes moved by the kernels of an op (or of a sum of ops).
+
+    Attributes
+    ----------
+    kind : str
+        The op kind (``"conv"``, ``"matmul"``, ...), ``""`` for no op, ``"mixed"`` for a
+        sum of ops of different kinds.
+    forward, backward : SymPy expression
+        Bytes read plus bytes written by the forward and by the backward kernels.
+    launches : SymPy expression
+        Kernel launches per pass (each repetition of an op launches its kernels again).
+    """
+
+    kind: str = ""
+    forward: Expr = _ZERO
+    backward: Expr = _ZERO
+    launches: Expr = _ZERO
+
+    def __post_init__(self) -> None:
+        for name in ("forward", "backward", "launches"):
+            object.__setattr__(self, name, sympy.sympify(getattr(self, name)))
+
+    @staticmethod
+    def op(kind: str, *, forward: Any = 0, backward: Any = 0, launches: Any = 1) -> Traffic:
+        """The traffic of one op of ``kind``."""
+        return Traffic(kind=kind, forward=forward, backward=backward, launches=launches)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.kind == "" and self.forward == 0 and self.backward == 0
+
+    def then(self, other: Traffic) -> Traffic:
+        """This op's traffic plus ``other``'s; the kind is kept when both agree (or one is empty)."""
+        if other.is_empty:
+            return self
+        if self.is_empty:
+            return other
+        kind = self.kind if self.kind == other.kind else MIXED
+        return Traffic(kind=kind, forward=self.forward + other.forward, backward=self.backward + other.backward,
+                       launches=self.launches + other.launches)
+
+    def repeat(self, times: Any) -> Traffic:
+        """``times`` repetitions (``times`` may be a symbol, e.g. the depth)."""
+        if self.is_empty:
+            return self
+        times = sympy.sympify(times)
+        return Traffic(kind=self.kind, forward=self.forward * times, backward=self.backward * times,
+                       launches=self.launches * times)
+
+    def map(self, fn: Callable[[Expr], Expr]) -> Traffic:
+        """Apply ``fn`` (e.g. a substitution) to every expression."""
+        if self.is_empty:
+            return self
+        return Traffic(kind=self.kind, forward=fn(self.forward), backward=fn(self.backward),
+                       launches=fn(self.launches))
+
+    @property
+    def total(self) -> Expr:
+        """Forward plus backward bytes."""
+        return self.forward + self.backward
+
+
+EMPTY = Traffic()
+
+
+# -- per-op closed forms -------------------------------------------------------------------
+# ``c`` is the bytes of one element of the compute dtype (4 for fp32, 2 under mixed
+# precision); parameters, their gradients and normalisation statistics are float32 (4).
+F32 = 4
+
+
+__all__ = ["Traffic", "EMPTY", "MIXED", "F32"]

@@ -1,0 +1,332 @@
+"""Hardware as data: published peak rates, memory and links of accelerators, with units.
+
+Every number of a built-in :class:`DeviceSpec` carries a pint unit and the document it
+comes from (``spec.sources[field]``). Peak rates are the datasheet's **dense** figures:
+NVIDIA lists Tensor Core rates "with sparsity", twice the dense rate; the dense half is
+stored here. Interconnect bandwidths are the datasheet's total (both directions) per GPU;
+:attr:`DeviceSpec.link_bandwidth` is one direction, the rate a ring all-reduce sees.
+
+``"cpu"`` is this machine as calibrated by ``costmodel calibrate`` (see
+:mod:`costmodel.hardware.calibrate`): its spec is built from the measured profile, so there is
+nothing to look up until the calibration ran. Users add devices with
+:func:`register_device` or from a TOML/JSON file (:func:`load_device_file`)::
+
+    [devices.my_gpu]
+    description = "My accelerator"
+    memory = "48 GB"
+    memory_bandwidth = "960 GB/s"
+    interconnect_bandwidth = "64 GB/s"
+    peak_flops = { fp32 = "90 TFLOP/s", bf16 = "360 TFLOP/s" }
+    source = "vendor datasheet, 2024"
+
+Examples
+--------
+>>> datasheet_device("h100").peak("bf16").to("TFLOP/s")
+<Quantity(989.5, 'teraflop / second')>
+>>> datasheet_device("a100").memory.to("GB")
+<Quantity(80, 'gigabyte')>
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.units import Quantity, ureg
+
+#: canonical compute dtypes, and the spellings accepted for them
+DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8")
+DTYPE_ALIASES: dict[str, str] = {
+    "float32": "fp32", "float": "fp32", "f32": "fp32", "tensorfloat32": "tf32",
+    "bfloat16": "bf16", "float16": "fp16", "half": "fp16", "f16": "fp16", "float8": "fp8",
+}
+#: bytes per element of each dtype as stored in memory (TF32 is stored as fp32)
+ITEMSIZE: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+_BYTE_UNIT = re.compile(r"(byte|bit|\bB\b|iB)")
+
+
+def canonical_dtype(dtype: str) -> str:
+    """``"bfloat16"`` -> ``"bf16"``; an unknown dtype is an error naming the known ones."""
+    if not isinstance(dtype, str):
+        raise InvalidConfigError("dtype", dtype, f"must be one of {', '.join(DTYPES)}")
+    name = dtype.strip().lower().replace("torch.", "")
+    name = DTYPE_ALIASES.get(name, name)
+    if name not in DTYPES:
+        raise UnknownPresetError("dtype", dtype, (*DTYPES, *DTYPE_ALIASES))
+    return name
+
+
+def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
+    """``value`` (a pint quantity or a string such as ``"3.35 TB/s"``) checked against ``unit``.
+
+    Bytes have their own dimension in :mod:`costmodel.core.units`, so ``"80"`` alone or
+    ``"80 GB/s"`` for a capacity are rejected; byte units must also name bytes, not bits
+    (``"80 GB"``, ``"3.35 TB/s"``).
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{value} {unit}'")
+    try:
+        q = ureg.Quantity(value) if isinstance(value, str) else value
+    except Exception as exc:  # pint raises several unrelated exception types
+        raise InvalidConfigError(field_name, value, f"cannot be parsed as a quantity in {unit}") from exc
+    if isinstance(q, ureg.Quantity) and q.unitless:
+        raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{q.magnitude} {unit}'")
+    if not isinstance(q, ureg.Quantity) or not q.is_compatible_with(unit):
+        raise InvalidConfigError(field_name, value, f"must be a quantity in {unit}")
+    if "byte" in unit and not _BYTE_UNIT.search(f"{q.units:D}"):
+        raise InvalidConfigError(field_name, value, f"must name a byte unit, e.g. '80 GB' or '3.35 TB/s' ({unit})")
+    if not q.magnitude > 0:
+        raise InvalidConfigError(field_name, value, "must be positive")
+    return q
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceSpec:
+    """Published capabilities of one device.
+
+    Parameters
+    ----------
+    name : str
+        Registry key (``"h100_sxm"``); ``aliases`` are other names that find it.
+    peak_flops : mapping dtype -> quantity in flop/s
+        Dense peak per compute dtype (``fp32`` CUDA-core rate; ``tf32``, ``bf16``,
+        ``fp16``, ``fp8`` Tensor Core rates where the device has them).
+    memory_bandwidth : quantity in byte/s
+    memory : quantity in byte
+        Device memory capacity.
+    interconnect_bandwidth : quantity in byte/s, or None
+        Total (both directions) GPU-to-GPU bandwidth per GPU, as datasheets list it.
+    sources : mapping field -> citation
+    kind : {"gpu", "cpu"}
+    """
+
+    name: str
+    description: str = ""
+    peak_flops: Mapping[str, Quantity]
+    memory_bandwidth: Quantity
+    memory: Quantity
+    interconnect_bandwidth: Quantity | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    kind: str = "gpu"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
+            raise InvalidConfigError("name", self.name, "must be a non-empty name of letters, digits, _ . -")
+        if not self.peak_flops:
+            raise InvalidConfigError("peak_flops", self.peak_flops, "needs at least one dtype, e.g. fp32")
+        peaks = {canonical_dtype(k): as_quantity(f"peak_flops.{k}", v, "flop/s") for k, v in self.peak_flops.items()}
+        object.__setattr__(self, "peak_flops", peaks)
+        object.__setattr__(self, "memory_bandwidth", as_quantity("memory_bandwidth", self.memory_bandwidth, "byte/s"))
+        object.__setattr__(self, "memory", as_quantity("memory", self.memory, "byte"))
+        if self.interconnect_bandwidth is not None:
+            object.__setattr__(self, "interconnect_bandwidth",
+                               as_quantity("interconnect_bandwidth", self.interconnect_bandwidth, "byte/s"))
+        if self.kind not in ("gpu", "cpu"):
+            raise InvalidConfigError("kind", self.kind, "must be 'gpu' or 'cpu'")
+        object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
+
+    def peak(self, dtype: str = "fp32") -> Quantity:
+        """Dense peak rate for ``dtype`` (flop/s); a dtype the device lacks is an error."""
+        name = canonical_dtype(dtype)
+        if name not in self.peak_flops:
+            raise InvalidConfigError("dtype", dtype, f"{self.name} has no published {name} rate "
+                                                     f"(it has: {', '.join(self.peak_flops)})")
+        return self.peak_flops[name]
+
+    @property
+    def link_bandwidth(self) -> Quantity | None:
+        """One direction of the interconnect: half the datasheet's bidirectional total."""
+        return None if self.interconnect_bandwidth is None else self.interconnect_bandwidth / 2
+
+    def ridge_point(self, dtype: str = "fp32") -> Quantity:
+        """Arithmetic intensity (flop/byte) where the roofline turns from memory- to compute-bound."""
+        ridge: Quantity = (self.peak(dtype) / self.memory_bandwidth).to("flop/byte")
+        return ridge
+
+
+_H100_DATASHEET = "NVIDIA H100 Tensor Core GPU datasheet (2023), H100 SXM column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
+_H200_DATASHEET = "NVIDIA H200 Tensor Core GPU datasheet (2024), H200 SXM column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
+_A100_DATASHEET = "NVIDIA A100 Tensor Core GPU datasheet (2021), A100 80GB SXM column; dense rates (sparse in parentheses there)"  # noqa: E501
+_V100_DATASHEET = "NVIDIA Tesla V100 GPU datasheet (2020), V100 SXM2 column"
+_L4_DATASHEET = "NVIDIA L4 Tensor Core GPU datasheet (2023); Tensor Core rates halved (datasheet lists with sparsity)"
+
+
+def _spec(name: str, description: str, source: str, *, peaks: dict[str, str], bandwidth: str, memory: str,
+          link: str | None, aliases: tuple[str, ...], link_source: str | None = None) -> DeviceSpec:
+    sources = {"peak_flops": source, "memory_bandwidth": source, "memory": source}
+    if link is not None:
+        sources["interconnect_bandwidth"] = link_source or source
+    return DeviceSpec(name=name, description=description,
+                      peak_flops={k: as_quantity(f"peak_flops.{k}", v, "flop/s") for k, v in peaks.items()},
+                      memory_bandwidth=as_quantity("memory_bandwidth", bandwidth, "byte/s"),
+                      memory=as_quantity("memory", memory, "byte"),
+                      interconnect_bandwidth=None if link is None else as_quantity("interconnect_bandwidth", link,
+                                                                                   "byte/s"),
+                      sources=sources, aliases=aliases)
+
+
+BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
+    _spec("h100_sxm", "NVIDIA H100 SXM5 80GB", _H100_DATASHEET,
+          peaks={"fp32": "67 TFLOP/s", "tf32": "494.5 TFLOP/s", "bf16": "989.5 TFLOP/s",
+                 "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
+          bandwidth="3.35 TB/s", memory="80 GB", link="900 GB/s",
+          link_source=_H100_DATASHEET + ": NVLink 900 GB/s", aliases=("h100", "h100-sxm", "h100sxm")),
+    _spec("h200", "NVIDIA H200 SXM 141GB", _H200_DATASHEET,
+          peaks={"fp32": "67 TFLOP/s", "tf32": "494.5 TFLOP/s", "bf16": "989.5 TFLOP/s",
+                 "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
+          bandwidth="4.8 TB/s", memory="141 GB", link="900 GB/s",
+          link_source=_H200_DATASHEET + ": NVLink 900 GB/s", aliases=("h200_sxm", "h200-sxm")),
+    _spec("a100_80gb", "NVIDIA A100 SXM4 80GB", _A100_DATASHEET,
+          peaks={"fp32": "19.5 TFLOP/s", "tf32": "156 TFLOP/s", "bf16": "312 TFLOP/s", "fp16": "312 TFLOP/s"},
+          bandwidth="2039 GB/s", memory="80 GB", link="600 GB/s",
+          link_source=_A100_DATASHEET + ": NVLink 600 GB/s", aliases=("a100", "a100-80gb", "a100_sxm")),
+    _spec("v100", "NVIDIA Tesla V100 SXM2 32GB", _V100_DATASHEET,
+          peaks={"fp32": "15.7 TFLOP/s", "fp16": "125 TFLOP/s"},
+          bandwidth="900 GB/s", memory="32 GB", link="300 GB/s",
+          link_source=_V100_DATASHEET + ": NVLink 300 GB/s", aliases=("v100_sxm2", "v100-32gb", "tesla_v100")),
+    _spec("l4", "NVIDIA L4 24GB (PCIe)", _L4_DATASHEET,
+          peaks={"fp32": "30.3 TFLOP/s", "tf32": "60 TFLOP/s", "bf16": "121 TFLOP/s", "fp16": "121 TFLOP/s",
+                 "fp8": "242.5 TFLOP/s"},
+          bandwidth="300 GB/s", memory="24 GB", link="64 GB/s",
+          link_source=_L4_DATASHEET + ": PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("nvidia_l4",)),
+)
+
+_REGISTRY: dict[str, DeviceSpec] = {spec.name: spec for spec in BUILTIN_DEVICES}
+
+#: the name under which this machine's calibrated profile is looked up
+CPU = "cpu"
+
+
+def register_device(spec: DeviceSpec, *, replace: bool = False) -> DeviceSpec:
+    """Add ``spec`` to the registry (``replace=True`` to overwrite a device of that name)."""
+    if not isinstance(spec, DeviceSpec):
+        raise InvalidConfigError("spec", spec, "must be a DeviceSpec")
+    taken = _lookup_table()
+    for key in (spec.name.lower(), *spec.aliases):
+        if key == CPU:
+            raise InvalidConfigError("name", key, "'cpu' is reserved for this machine as calibrated")
+        if key in taken and not replace and taken[key].name != spec.name:
+            raise InvalidConfigError("name", key, f"is already the name of device {taken[key].name!r}")
+    if spec.name in _REGISTRY and not replace:
+        raise InvalidConfigError("name", spec.name, "is already registered (pass replace=True to overwrite)")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def unregister_device(name: str) -> None:
+    """Remove a user-registered device (built-in devices stay)."""
+    if any(spec.name == name for spec in BUILTIN_DEVICES):
+        raise InvalidConfigError("name", name, "built-in devices cannot be removed")
+    _REGISTRY.pop(name, None)
+
+
+def _lookup_table() -> dict[str, DeviceSpec]:
+    table: dict[str, DeviceSpec] = {}
+    for spec in _REGISTRY.values():
+        table[spec.name.lower()] = spec
+        for alias in spec.aliases:
+            table[alias] = spec
+    return table
+
+
+def list_devices() -> list[str]:
+    """Registered device names (and ``"cpu"``), sorted."""
+    return sorted([*_REGISTRY, CPU])
+
+
+def datasheet_device(name: str | DeviceSpec) -> DeviceSpec:
+    """The datasheet spec of device ``name`` (a registry name or alias, case-insensitive).
+
+    An unknown name is an :class:`~costmodel.core.errors.UnknownPresetError` suggesting
+    close names. ``"cpu"`` has no datasheet: its spec is measured
+    (:func:`costmodel.hardware.lookup.get_device` reads the calibrated profile).
+    """
+    if isinstance(name, DeviceSpec):
+        return name
+    key = str(name).strip().lower().replace(" ", "_")
+    if key == CPU:
+        raise InvalidConfigError("device", name, "has no datasheet: its spec comes from `costmodel calibrate` "
+                                                 "(costmodel.hardware.get_device)")
+    table = _lookup_table()
+    if key not in table:
+        raise UnknownPresetError("device", str(name), [*table, CPU])
+    return table[key]
+
+
+def device_from_dict(name: str, data: Mapping[str, Any]) -> DeviceSpec:
+    """A :class:`DeviceSpec` from plain data (quantities as strings with units)."""
+    known = {"description", "peak_flops", "memory_bandwidth", "memory", "interconnect_bandwidth", "source",
+             "sources", "aliases"}
+    unknown = set(data) - known
+    if unknown:
+        raise InvalidConfigError(f"devices.{name}", sorted(unknown),
+                                 f"unknown keys (known: {', '.join(sorted(known))})")
+    for key in ("peak_flops", "memory_bandwidth", "memory"):
+        if key not in data:
+            raise InvalidConfigError(f"devices.{name}.{key}", None, "is required")
+    if not isinstance(data["peak_flops"], Mapping):
+        raise InvalidConfigError(f"devices.{name}.peak_flops", data["peak_flops"],
+                                 "must be a table of dtype = rate, e.g. { fp32 = '90 TFLOP/s' }")
+    source = str(data.get("source", "user-supplied"))
+    sources = dict(data.get("sources", {})) or {k: source for k in ("peak_flops", "memory_bandwidth", "memory",
+                                                                      "interconnect_bandwidth")}
+    return DeviceSpec(name=name, description=str(data.get("description", name)),
+                      peak_flops=dict(data["peak_flops"]), memory_bandwidth=data["memory_bandwidth"],
+                      memory=data["memory"], interconnect_bandwidth=data.get("interconnect_bandwidth"),
+                      sources=sources, aliases=tuple(data.get("aliases", ())))
+
+
+def load_device_file(path: str | Path, *, replace: bool = True) -> list[DeviceSpec]:
+    """Register every device of a TOML (``.toml``) or JSON file; returns the specs.
+
+    The file holds a table ``devices`` of name -> fields (see the module docstring).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidConfigError("device file", str(path), f"cannot be read ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidConfigError("device file", str(path), f"is not UTF-8 text (byte {exc.start})") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            if sys.version_info >= (3, 11):
+                import tomllib
+
+                data = tomllib.loads(text)
+            else:
+                raise InvalidConfigError("device file", str(path), "TOML needs Python 3.11 or later; use JSON")
+        else:
+            data = json.loads(text)
+    except Exception as exc:
+        raise InvalidConfigError("device file", str(path), f"is not valid {path.suffix or 'JSON'}: {exc}") from exc
+    devices = data.get("devices") if isinstance(data, dict) else None
+    if not isinstance(devices, dict) or not devices:
+        raise InvalidConfigError("device file", str(path), "needs a non-empty table 'devices' of name -> fields")
+    specs = [_device_from_file(path, name, fields) for name, fields in devices.items()]
+    return [register_device(spec, replace=replace) for spec in specs]
+
+
+def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
+    """:func:`device_from_dict` of one entry of a device file; a malformed entry names the file."""
+    if not isinstance(fields, Mapping):
+        raise InvalidConfigError(f"devices.{name}", fields, f"in {path}: must be a table of fields")
+    try:
+        return device_from_dict(str(name), fields)
+    except CostModelError:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. aliases = 3, sources = [1]
+        raise InvalidConfigError(f"devices.{name}", dict(fields), f"in {path}: malformed entry ({exc})") from None
+
+
+__all__ = ["DeviceSpec", "BUILTIN_DEVICES", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype", "as_quantity",
+           "register_device", "unregister_device", "list_devices", "datasheet_device", "device_from_dict",
+           "load_device_file"]

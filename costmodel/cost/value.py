@@ -42,6 +42,7 @@ import sympy
 from costmodel import display
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.core.units import Quantity, ureg
+from costmodel.core.validity import Condition, merge
 from costmodel.cost.trace import EMPTY, Trace
 from costmodel.cost.traffic import EMPTY as NO_TRAFFIC
 from costmodel.cost.traffic import Traffic
@@ -80,6 +81,9 @@ class Cost(display.Displayable):
         Trainable parameters (scalars).
     parts : tuple of (name, Cost)
         The named children this cost is the sum of (possibly with an unnamed remainder).
+    conditions : tuple of Condition
+        Where the formulas hold (:mod:`costmodel.core.validity`): the rules of the config's
+        symbols, kept through ``+``, ``*`` and naming.
     """
 
     forward_flops: sympy.Expr = sympy.S.Zero
@@ -88,6 +92,7 @@ class Cost(display.Displayable):
     parts: tuple[tuple[str, Cost], ...] = field(default=(), repr=False)
     trace: Trace = field(default_factory=lambda: EMPTY, repr=False)
     traffic: Traffic = field(default=NO_TRAFFIC, repr=False, compare=False)
+    conditions: tuple[Condition, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in METRIC_UNITS:
@@ -108,7 +113,7 @@ class Cost(display.Displayable):
             merged[name] = merged[name] + part if name in merged else part
         totals = {k: v + getattr(other, k) for k, v in self.metrics().items()}
         return Cost(**totals, parts=tuple(merged.items()), trace=self.trace.then(other.trace),
-                    traffic=self.traffic.then(other.traffic))
+                    traffic=self.traffic.then(other.traffic), conditions=merge(self.conditions, other.conditions))
 
     __radd__ = __add__
 
@@ -119,7 +124,7 @@ class Cost(display.Displayable):
             raise InvalidConfigError("factor", factor, "a cost can only be repeated a non-negative number of times")
         totals = {k: v * f for k, v in self.metrics().items()}
         return Cost(**totals, parts=tuple((n, p * f) for n, p in self.parts), trace=self.trace.repeat(f),
-                    traffic=self.traffic.repeat(f))
+                    traffic=self.traffic.repeat(f), conditions=self.conditions)
 
     __rmul__ = __mul__
 
@@ -141,11 +146,15 @@ class Cost(display.Displayable):
     def _map(self, fn: Any, memo: dict[int, Trace]) -> Cost:
         totals = {k: fn(v) for k, v in self.metrics().items()}
         return Cost(**totals, parts=tuple((n, p._map(fn, memo)) for n, p in self.parts),
-                    trace=self.trace.map(fn, memo), traffic=self.traffic.map(fn))
+                    trace=self.trace.map(fn, memo), traffic=self.traffic.map(fn), conditions=self.conditions)
 
     def with_trace(self, trace: Trace) -> Cost:
         """This cost with its memory trace replaced (e.g. marked as a checkpointable block)."""
         return dataclasses.replace(self, trace=trace)
+
+    def with_conditions(self, *conditions: Condition) -> Cost:
+        """This cost with ``conditions`` added to its validity conditions."""
+        return dataclasses.replace(self, conditions=merge(self.conditions, conditions))
 
     def with_traffic(self, traffic: Traffic) -> Cost:
         """This cost with its memory traffic (:mod:`costmodel.cost.traffic`) replaced."""

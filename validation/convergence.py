@@ -290,10 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              eval_every=args.eval_every, target_accuracy=args.target_accuracy,
                              progress=not args.no_progress, threads=args.threads)
     path = write_results(results, args.output)
-    from costmodel.cli.converge import format_report
-
-    print(format_report(results))
-    print(f"\nresults written to {path}")
+    print(f"results written to {path}; `costmodel converge {path}` fits the rates eps with their intervals")
     if args.plot:
         print(f"plot written to {plot_results(results, args.plot)}")
     return 0

@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from costmodel.cli import build_parser, main
-from costmodel.cli.generate import GENERATIVE
+from costmodel.cli.generate import FAMILIES as GENERATIVE
 from costmodel.models import FAMILIES
 from costmodel.models.presets import PRESETS
 

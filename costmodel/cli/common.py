@@ -25,13 +25,13 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
-from costmodel.core.units import ureg
-from costmodel.cost.value import Cost
-from costmodel.models import FAMILIES, ArchConfig
-from costmodel.models.presets import PRESETS
+
+if TYPE_CHECKING:  # the command line imports SymPy, pint and the models only when a command needs them
+    from costmodel.cost.value import Cost
+    from costmodel.models import ArchConfig
 
 T = TypeVar("T")
 
@@ -48,6 +48,9 @@ FIELD_UNITS = {"image_size": "px", "patch_size": "px", "kernel_size": "px", "bat
                "num_classes": "classes", "steps": "steps"}
 #: Printed symbols of the units of :func:`show_quantity`'s fallback.
 _SYMBOLS = {"flop": "FLOP", "byte": "B", "param": "param", "s": "s"}
+#: units :func:`show_quantity` formats without building pint's registry, as the base unit of each
+_BASE_UNITS = {"flop": "flop", "param": "param", "byte": "byte", "s": "s", "second": "s", "flop/s": "flop / second",
+               "byte/s": "byte / second"}
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -171,6 +174,9 @@ def checked(field: str, text: Any, parse: Callable[[], T]) -> T:
 # -- models --------------------------------------------------------------------------------------
 def resolve_model(name: str, settings: Sequence[str] = ()) -> ArchConfig:
     """A preset or a family's default config, with ``FIELD=VALUE`` settings applied."""
+    from costmodel.models import FAMILIES
+    from costmodel.models.presets import PRESETS
+
     if name in PRESETS:
         config = PRESETS[name]
     elif name in FAMILIES:
@@ -232,9 +238,13 @@ def show_quantity(value: Any, unit: str) -> str:
     >>> show_quantity(10**400, "flop")
     '1.000e+400 FLOP'
     """
-    from costmodel.display import format_quantity
+    from costmodel.display.numbers import format_magnitude, format_quantity
 
     try:
+        if unit in _BASE_UNITS:
+            return format_magnitude(value if isinstance(value, int) else float(value), _BASE_UNITS[unit])
+        from costmodel.core.units import ureg
+
         return format_quantity(ureg.Quantity(value, unit))
     except OverflowError:
         return f"{Decimal(int(value)):.3e} {_SYMBOLS.get(unit, unit)}"

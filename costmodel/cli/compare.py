@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import sympy
-
 from costmodel.cli.common import (
     FIELD_UNITS,
     MAX_INT,
@@ -30,7 +28,6 @@ from costmodel.cli.common import (
     show_quantity,
 )
 from costmodel.core.errors import InvalidConfigError
-from costmodel.models import FAMILIES
 
 EXAMPLES = ("costmodel compare resnet50 vit_ti_16 --over image_size --range 64:2048 --plot comparison.png",
             "costmodel compare resnet18 vit_ti_16 --over batch --range 1:64 --metric peak_training_bytes",
@@ -64,6 +61,7 @@ def register(sub: Any) -> None:
 def run_compare(args: argparse.Namespace) -> Any:
     """The :class:`~costmodel.analysis.comparison.Comparison` the arguments ask for."""
     from costmodel.analysis.comparison import compare
+    from costmodel.models import FAMILIES
 
     lo, hi = parse_range(args.range)
     models = [resolve_model(m) if m in FAMILIES else m for m in args.models]
@@ -111,6 +109,8 @@ def crossover_lines(result: Any) -> list[str]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare models: a table over the field's range, then every crossover."""
+    import sympy
+
     if parse_range(args.range)[1] == sympy.oo:
         raise InvalidConfigError("--range", args.range, "compare needs a finite MAX for its table "
                                  "(use 'costmodel crossover' to search up to inf)")
@@ -146,6 +146,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _show_hi(over: str, hi: Any) -> str:
+    import sympy
+
     return "inf" if hi == sympy.oo else show_field(over, hi)
 
 
@@ -157,6 +159,8 @@ def parse_range(text: str) -> tuple[int, Any]:
     >>> parse_range("1:inf")
     (1, oo)
     """
+    import sympy
+
     lo, sep, hi = text.partition(":")
     if not sep:
         raise InvalidConfigError("--range", text, "must look like MIN:MAX with integers, e.g. 64:2048")

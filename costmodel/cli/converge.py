@@ -17,7 +17,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from costmodel.article.convergence import check_tolerance, fit_rate, summarize
 from costmodel.cli.common import add_command, finite_float, print_json, print_table, show_quantity
 from costmodel.core.errors import CostModelError, InvalidConfigError
 
@@ -63,6 +62,8 @@ def fit_curves(data: dict[str, Any], *, confidence: float = 0.95, tolerance: flo
 
     ``min_loss`` (default: ``fit_options.min_loss`` of the file) bounds the fitted asymptote.
     """
+    from costmodel.article.convergence import check_tolerance, fit_rate
+
     if min_loss is None:
         min_loss = _table(data, "fit_options").get("min_loss")
     delta = check_tolerance(tolerance, "--tolerance")
@@ -97,6 +98,8 @@ def _table(data: Any, key: str) -> dict[str, Any]:
 
 def summarize_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per model: ``eps`` mean, std and range over seeds; the ``eps_vit < eps_conv`` comparison."""
+    from costmodel.article.convergence import summarize
+
     out: dict[str, Any] = {}
     for name in dict.fromkeys(r["model"] for r in rows):
         rates = [r["eps"] for r in rows if r["model"] == name and "eps" in r]

@@ -12,13 +12,11 @@ batch), ``saved_activation_bytes``, ``peak_training_bytes`` (byte), ``units`` na
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-import sympy
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from costmodel.cli.common import (
     add_command,
-    breakdown_rows,
     config_line,
     images,
     positive_int,
@@ -30,15 +28,22 @@ from costmodel.cli.common import (
     show_macs,
     show_quantity,
 )
-from costmodel.core.conventions import CONVENTIONS, get_convention
+from costmodel.core.conventions import CONVENTIONS
 from costmodel.core.errors import InvalidConfigError
-from costmodel.core.symbols import B
-from costmodel.cost.value import METRIC_UNITS, Cost
-from costmodel.models import ArchConfig, cost
+
+if TYPE_CHECKING:
+    import sympy
+
+    from costmodel.cost.value import Cost
+    from costmodel.models import ArchConfig
 
 EXAMPLES = ("costmodel count resnet50",
             "costmodel count vit_b_16 --batch 32 --optimizer adamw --dtype bfloat16 --json",
             "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic")
+#: unit of each count field
+UNITS = {"forward_flops": "flop", "backward_flops": "flop", "params": "param",
+         "saved_activation_bytes": "byte", "peak_training_bytes": "byte"}
+_METRICS = ("forward_flops", "backward_flops", "params")
 
 
 def register(sub: Any) -> None:
@@ -57,6 +62,21 @@ def register(sub: Any) -> None:
     count.set_defaults(func=cmd_count)
 
 
+@dataclass(frozen=True)
+class Counts:
+    """The integers ``costmodel count`` prints for one model at one batch."""
+
+    config_line: str
+    config: dict[str, str]
+    batch: int
+    values: dict[str, int]  # forward_flops, backward_flops, params, and the memory fields where modelled
+    parts: list[tuple[str, int]]  # forward FLOPs of each top-level part, in model order
+
+    @property
+    def memory(self) -> dict[str, int]:
+        return {k: v for k, v in self.values.items() if k not in _METRICS}
+
+
 def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[str, sympy.Expr]:
     """``saved_activation_bytes`` and ``peak_training_bytes``; empty for a family without a memory model."""
     from costmodel.cost.precision import get_precision
@@ -70,70 +90,102 @@ def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[st
     return {"saved_activation_bytes": m.saved_activations, "peak_training_bytes": m.peak}
 
 
+def cached_counts(args: argparse.Namespace) -> Counts | None:
+    """The counts of a preset at default settings from :mod:`~costmodel.cli.preset_cache`, else None."""
+    from costmodel.cli import preset_cache
+
+    defaults = all(getattr(args, k) == v for k, v in preset_cache.DEFAULTS.items())
+    if args.set or args.symbolic or args.divisible or args.checkpoint or not defaults:
+        return None
+    entry = preset_cache.lookup(args.model)
+    if entry is None:
+        return None
+    batch = 1 if args.batch is None else args.batch
+    return Counts(config_line=entry["config_line"], config=entry["config"], batch=batch,
+                  values={k: preset_cache.evaluate(entry["counts"][k], batch) for k in preset_cache.FIELDS
+                          if k in entry["counts"]},
+                  parts=[(path, preset_cache.evaluate(v, batch)) for path, v in entry["parts"]])
+
+
+def computed_counts(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: int) -> Counts:
+    """The counts of ``c`` (the cost of ``config``), memory included, computed from the closed forms."""
+    values = {name: int(getattr(c, name)) for name in _METRICS}
+    values.update({name: int(expr) for name, expr in _memory(args, config, batch).items()})
+    return Counts(config_line=config_line(config), config={n: show(getattr(config, n)) for n in config.field_names()},
+                  batch=batch, values=values, parts=[(path, int(part.forward_flops)) for path, part in c.parts])
+
+
 def cmd_count(args: argparse.Namespace) -> int:
     """Count one model: a table, ``--json`` or ``--symbolic`` closed forms."""
-    config = resolve_model(args.model, args.set or [])
-    batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
-    c = cost(config, batch=batch, convention=get_convention(args.convention), divisible=args.divisible)
-    free = c.free_symbols
-    if free and not args.symbolic:
-        names = ", ".join(sorted(map(str, free)))
-        raise InvalidConfigError("--set", names, "symbolic fields need --symbolic to print closed forms")
-    memory = _memory(args, config, batch)
-    if args.symbolic:
-        return _print_symbolic(args, config, c, memory)
-    memory_values = {name: int(expr) for name, expr in memory.items()}
+    counts = cached_counts(args)
+    if counts is None:
+        from costmodel.core.conventions import get_convention
+        from costmodel.core.symbols import B
+        from costmodel.models import cost
+
+        config = resolve_model(args.model, args.set or [])
+        batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
+        c = cost(config, batch=batch, convention=get_convention(args.convention), divisible=args.divisible)
+        free = c.free_symbols
+        if free and not args.symbolic:
+            names = ", ".join(sorted(map(str, free)))
+            raise InvalidConfigError("--set", names, "symbolic fields need --symbolic to print closed forms")
+        if args.symbolic:
+            return _print_symbolic(args, config, c, _memory(args, config, batch))
+        counts = computed_counts(args, config, c, batch)
     if args.json:
-        print_json(count_json(args, config, c, batch, memory_values))
+        print_json(count_json(args, counts))
         return 0
-    print(f"{args.model}: {config_line(config)}")
-    print(f"batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
-    print_table(None, ("quantity", "value", "exact"), metric_rows(c), align="lrr")
-    if memory_values:
+    print(f"{args.model}: {counts.config_line}")
+    print(f"batch of {images(counts.batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+    print_table(None, ("quantity", "value", "exact"), metric_rows(counts.values), align="lrr")
+    if counts.memory:
         checkpointing = ", checkpointed" if args.checkpoint else ""
         print_table(f"memory of a training step ({args.optimizer}, {args.dtype}{checkpointing})",
                     ("quantity", "value", "exact"),
-                    [(name, show_quantity(n, "byte"), show_exact(n, "byte")) for name, n in memory_values.items()],
+                    [(name, show_quantity(n, "byte"), show_exact(n, "byte")) for name, n in counts.memory.items()],
                     align="lrr")
     print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
-                part_rows(c, args.top), align="lrr")
+                part_rows(counts.parts, counts.values["forward_flops"], args.top), align="lrr")
     return 0
 
 
-def count_json(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: Any,
-               memory_values: dict[str, int]) -> dict[str, Any]:
+def count_json(args: argparse.Namespace, counts: Counts) -> dict[str, Any]:
     """The ``--json`` object of ``costmodel count``."""
     out: dict[str, Any] = {
-        "model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
-        "batch": batch, "convention": args.convention, **c.evaluate().magnitudes(), **memory_values,
-        "units": {**METRIC_UNITS, **dict.fromkeys(memory_values, "byte")},
-        "breakdown": {path: int(part.forward_flops) for path, part in c.parts}}
-    if memory_values:
+        "model": args.model, "config": counts.config, "batch": counts.batch, "convention": args.convention,
+        **counts.values, "units": {name: UNITS[name] for name in counts.values},
+        "breakdown": dict(counts.parts)}
+    if counts.memory:
         out["memory"] = {"optimizer": args.optimizer, "dtype": args.dtype, "checkpoint": args.checkpoint}
     return out
 
 
-def metric_rows(c: Cost, names: tuple[str, ...] = (*METRIC_UNITS, "training_flops")) -> list[tuple[str, str, str]]:
+def metric_rows(values: dict[str, int], names: tuple[str, ...] = (*_METRICS, "training_flops"),
+                ) -> list[tuple[str, str, str]]:
     """Rows ``(name, value with prefix, exact value)`` of ``names``, and the forward MACs."""
+    values = {**values, "training_flops": values["forward_flops"] + values["backward_flops"]}
     rows = []
     for name in names:
-        unit = "param" if name == "params" else "flop"
-        number = int(getattr(c, name))
-        rows.append((name, show_quantity(number, unit), show_exact(number, unit)))
-    macs = int(c.forward_flops) // 2
+        number = values[name]
+        rows.append((name, show_quantity(number, UNITS.get(name, "flop")), show_exact(number, UNITS.get(name, "flop"))))
+    macs = values["forward_flops"] // 2
     rows.append(("forward MACs", show_macs(macs), show_exact(macs, "MAC")))
     return rows
 
 
-def part_rows(c: Cost, top: int) -> list[tuple[str, str, str]]:
+def part_rows(parts: list[tuple[str, int]], total: int, top: int) -> list[tuple[str, str, str]]:
     """The ``top`` parts by forward FLOPs, with their share of the total."""
-    total = int(c.forward_flops) or 1
-    return [(path, show_quantity(int(flops), "flop"), f"{100 * int(flops) / total:.1f} %")
-            for path, flops in breakdown_rows(c, "forward_flops", top)]
+    largest = sorted(parts, key=lambda item: -item[1])[:top]
+    return [(path, show_quantity(flops, "flop"), f"{100 * flops / (total or 1):.1f} %") for path, flops in largest]
 
 
 def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost,
                     memory: dict[str, sympy.Expr] | None = None) -> int:
+    import sympy
+
+    from costmodel.cost.value import METRIC_UNITS
+
     exprs = {name: sympy.factor_terms(sympy.expand(e)) for name, e in c.metrics().items()}
     units = dict(METRIC_UNITS)
     for name, expr in (memory or {}).items():
@@ -150,4 +202,5 @@ def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost,
     return 0
 
 
-__all__ = ["register", "cmd_count", "count_json", "metric_rows", "part_rows"]
+__all__ = ["register", "cmd_count", "Counts", "cached_counts", "computed_counts", "count_json", "metric_rows",
+           "part_rows"]

@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import sympy
-
 from costmodel.cli.common import add_command, print_json, print_table, show_field
 from costmodel.cli.compare import add_model_arguments, crossover_lines, crossover_records, run_compare
 
@@ -39,6 +37,8 @@ def interval_rows(result: Any) -> list[tuple[str, str, str, str]]:
 
 
 def _end(over: str, value: Any) -> str:
+    import sympy
+
     if value == sympy.oo:
         return "inf"
     number = sympy.sympify(value)

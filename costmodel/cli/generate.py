@@ -10,9 +10,7 @@ prints the transformer's sampling cost as a closed form in the sequence length.
 from __future__ import annotations
 
 import argparse
-from typing import Any
-
-import sympy
+from typing import TYPE_CHECKING, Any
 
 from costmodel.cli.common import (
     add_command,
@@ -29,15 +27,13 @@ from costmodel.cli.common import (
 from costmodel.cli.count import metric_rows, part_rows
 from costmodel.core.conventions import CONVENTIONS
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
-from costmodel.core.symbols import B
-from costmodel.cost.value import METRIC_UNITS, Cost
-from costmodel.models import cost
-from costmodel.models.base import ArchConfig
-from costmodel.models.generative import MODULES, SEQUENTIAL, ARTransformerConfig, PixelCNNConfig, sample_cost
-from costmodel.models.generative.ar_transformer import kv_cache_elements
-from costmodel.models.generative.pixelcnn import cache_elements
 
-GENERATIVE: dict[str, type[ArchConfig]] = {cls.family: cls for cls in list[type[ArchConfig]](MODULES)}
+if TYPE_CHECKING:
+    from costmodel.cost.value import Cost
+    from costmodel.models.base import ArchConfig
+
+#: the generative families (their configs are imported with the first command that needs them)
+FAMILIES = ("pixelcnn", "ar_transformer", "conv_vae", "vit_vae")
 EXAMPLES = ("costmodel generate-cost pixelcnn                                  # one training step",
             "costmodel generate-cost ar_transformer --sample --kv-cache        # sampling with a key/value cache",
             "costmodel generate-cost ar_transformer --sample --kv-cache --steps tau --symbolic",
@@ -46,7 +42,7 @@ EXAMPLES = ("costmodel generate-cost pixelcnn                                  #
 
 def register(sub: Any) -> None:
     gen = add_command(sub, "generate-cost", "training and sampling FLOPs of a generative model (F16-F20)", EXAMPLES)
-    gen.add_argument("model", help=f"a generative family: {', '.join(GENERATIVE)}")
+    gen.add_argument("model", help=f"a generative family: {', '.join(FAMILIES)}")
     gen.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     gen.add_argument("--sample", action="store_true", help="cost of sampling instead of a training step")
     gen.add_argument("--kv-cache", action="store_true", help="sample with the key/value (activation) cache")
@@ -61,13 +57,21 @@ def register(sub: Any) -> None:
 
 def resolve(name: str, settings: list[str]) -> ArchConfig:
     """The generative family ``name`` with ``FIELD=VALUE`` settings."""
-    if name not in GENERATIVE:
-        raise UnknownPresetError("generative model", name, GENERATIVE)
-    return apply_settings(None, GENERATIVE[name], settings)
+    from costmodel.models.generative import MODULES
+
+    generative = {cls.family: cls for cls in MODULES}
+    if name not in generative:
+        raise UnknownPresetError("generative model", name, generative)
+    return apply_settings(None, generative[name], settings)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """One training step or sampling: a table, ``--json`` or ``--symbolic`` closed forms."""
+    from costmodel.core.symbols import B
+    from costmodel.cost.value import METRIC_UNITS
+    from costmodel.models import cost
+    from costmodel.models.generative import sample_cost
+
     config = resolve(args.model, args.set or [])
     if (args.kv_cache or args.steps) and not args.sample:
         raise InvalidConfigError("--kv-cache" if args.kv_cache else "--steps", True, "applies to --sample only")
@@ -91,18 +95,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"{args.model}: {config_line(config)}")
     print(f"{what}, batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
     names: tuple[str, ...] = ("params", "forward_flops") if args.sample else (*METRIC_UNITS, "training_flops")
-    rows = metric_rows(c, names)
+    rows = metric_rows({name: int(getattr(c, name)) for name in METRIC_UNITS}, names)
     if held is not None:
         rows.append(("cache", show_quantity(4 * int(held), "byte") + " in float32", f"{int(held):,} values"))
     print_table(None, ("quantity", "value", "exact"), rows, align="lrr")
     print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
-                part_rows(c, args.top), align="lrr")
+                part_rows([(path, int(part.forward_flops)) for path, part in c.parts], int(c.forward_flops), args.top),
+                align="lrr")
     return 0
 
 
 def generate_json(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: Any, steps: Any,
                   held: Any) -> dict[str, Any]:
     """The ``--json`` object of ``costmodel generate-cost`` (counts in flop and param, ``cache_elements`` values)."""
+    from costmodel.cost.value import METRIC_UNITS
+    from costmodel.models.generative import SEQUENTIAL, PixelCNNConfig
+
     value = c.evaluate()
     out: dict[str, Any] = {
         "model": args.model, "config": {n: show(getattr(config, n)) for n in config.field_names()},
@@ -121,6 +129,8 @@ def generate_json(args: argparse.Namespace, config: ArchConfig, c: Cost, batch: 
 def _steps(text: str | None) -> Any:
     if text is None:
         return None
+    import sympy
+
     text = text.strip()
     if text.isascii() and text.isdigit():
         return parse_int(text, "--steps", low=1)
@@ -130,6 +140,10 @@ def _steps(text: str | None) -> Any:
 
 
 def _cache(config: ArchConfig, batch: Any, steps: Any) -> Any:
+    from costmodel.models.generative import ARTransformerConfig, PixelCNNConfig
+    from costmodel.models.generative.ar_transformer import kv_cache_elements
+    from costmodel.models.generative.pixelcnn import cache_elements
+
     if isinstance(config, ARTransformerConfig):
         return kv_cache_elements(config, batch=batch, steps=steps)
     if isinstance(config, PixelCNNConfig):
@@ -138,6 +152,10 @@ def _cache(config: ArchConfig, batch: Any, steps: Any) -> Any:
 
 
 def _print_symbolic(args: argparse.Namespace, config: ArchConfig, c: Cost, what: str, held: Any) -> int:
+    import sympy
+
+    from costmodel.cost.value import METRIC_UNITS
+
     exprs = {name: sympy.factor_terms(sympy.expand(e)) for name, e in c.metrics().items()}
     if held is not None:
         exprs["cache_elements"] = sympy.factor_terms(sympy.expand(held))

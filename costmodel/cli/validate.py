@@ -15,7 +15,6 @@ from typing import Any
 
 from costmodel.cli.common import add_command, images, note, positive_int, print_json, print_table, show_quantity
 from costmodel.core.errors import UnknownPresetError
-from costmodel.models.presets import PRESETS
 
 EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",
             "costmodel validate --memory --models resnet18 --batches 1 8 --optimizers adam",
@@ -44,6 +43,8 @@ def register(sub: Any) -> None:
 
 
 def _check_presets(models: Sequence[str]) -> None:
+    from costmodel.models.presets import PRESETS
+
     for name in models:
         if name not in PRESETS:
             raise UnknownPresetError("preset", name, PRESETS)
@@ -51,6 +52,8 @@ def _check_presets(models: Sequence[str]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the FLOP (or memory) validation and print predicted against measured."""
+    from costmodel.models.presets import PRESETS
+
     if args.memory:
         return _validate_memory(args)
     from costmodel.validation.report import (  # type: ignore[import-not-found,unused-ignore]

@@ -27,14 +27,15 @@ import math
 import numbers
 from typing import Any
 
-from costmodel.core.units import ureg
-
 _DECIMAL = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 _BINARY = ((2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki"))
 _TIME = ((86400.0, "day"), (3600.0, "h"), (60.0, "min"), (1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
 #: base unit -> (symbol printed, prefix table)
 _BASES = {"flop": ("FLOP", _DECIMAL), "param": ("param", _DECIMAL), "byte": ("B", _BINARY),
           "flop / second": ("FLOP/s", _DECIMAL), "byte / second": ("B/s", _BINARY)}
+#: how pint's short form (``~P``) writes each base unit, for values a float cannot hold
+_PINT_SYMBOLS = {"flop": "FLOP", "param": "param", "byte": "B", "s": "s", "flop / second": "FLOP/s",
+                 "byte / second": "B/s"}
 
 
 def _number(value: float, digits: int) -> str:
@@ -64,6 +65,28 @@ def _big_int(value: int, digits: int) -> str:
     return f"{'-' if value < 0 else ''}{mantissa}e+{exponent}"
 
 
+def format_magnitude(value: Any, unit: str, *, digits: int = 4) -> str:
+    """``value`` in the base ``unit`` (``flop``, ``param``, ``byte``, ``s``, ``flop / second`` or
+    ``byte / second``) as :func:`format_quantity` writes it, without building pint's registry.
+
+    >>> format_magnitude(4_089_000_000, "flop"), format_magnitude(86_121_984, "byte"), format_magnitude(90, "s")
+    ('4.089 GFLOP', '82.13 MiB', '1.5 min')
+    """
+    if unit != "s" and unit not in _BASES:
+        raise ValueError(f"format_magnitude takes one of {['s', *_BASES]}, not {unit!r}")
+    if isinstance(value, numbers.Integral) and abs(int(value)) >= 10**300:  # beyond a float: exact scientific form
+        return f"{_big_int(int(value), digits)} {_PINT_SYMBOLS[unit]}"
+    magnitude = float(value)
+    if math.isnan(magnitude) or math.isinf(magnitude):
+        return f"{magnitude} {_PINT_SYMBOLS[unit]}"
+    if unit == "s":
+        scaled, symbol = _scaled(magnitude, _TIME)
+        return f"{_number(scaled, digits)} {symbol or 's'}"
+    symbol, table = _BASES[unit]
+    scaled, prefix = _scaled(magnitude, table)
+    return f"{_number(scaled, digits)} {prefix}{symbol}"
+
+
 def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     """``quantity`` (a pint quantity) as ``"<number> <prefixed unit>"`` with ``digits`` significant digits.
 
@@ -75,6 +98,8 @@ def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     >>> format_quantity(3.2e12 * ureg.flop / ureg.s)
     '3.2 TFLOP/s'
     """
+    from costmodel.core.units import ureg
+
     if not isinstance(quantity, ureg.Quantity):
         raise TypeError(f"format_quantity needs a pint quantity, got {type(quantity).__name__}: {quantity!r}")
     q = quantity.to("flop") if quantity.check("[computation]") else quantity
@@ -84,12 +109,10 @@ def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     if math.isnan(magnitude) or math.isinf(magnitude):
         return f"{magnitude} {q.units:~P}"
     if q.check("[time]"):
-        value, unit = _scaled(float(q.to("s").magnitude), _TIME)
-        return f"{_number(value, digits)} {unit or 's'}"
-    for base, (symbol, table) in _BASES.items():
+        return format_magnitude(float(q.to("s").magnitude), "s", digits=digits)
+    for base in _BASES:
         if q.dimensionality == ureg.Quantity(1, base).dimensionality:
-            value, prefix = _scaled(float(q.to(base).magnitude), table)
-            return f"{_number(value, digits)} {prefix}{symbol}"
+            return format_magnitude(float(q.to(base).magnitude), base, digits=digits)
     compact = q.to_compact()
     return f"{_number(float(compact.magnitude), digits)} {compact.units:~P}"
 
@@ -209,6 +232,8 @@ def format_value(value: Any, unit: str = "", *, digits: int = 4) -> str:
     if number is None:
         return _symbolic_text(value, unit)
     if unit:
+        from costmodel.core.units import ureg
+
         return format_quantity(ureg.Quantity(number, unit), digits=digits)
     if _exact_irrational(value):
         import sympy
@@ -290,5 +315,6 @@ def latex_value(value: Any, unit: str = "", *, digits: int = 4) -> str:
     return _latex_number(amount) + (rf"\ {_latex_unit(symbol)}" if symbol else "")
 
 
-__all__ = ["EXPRESSION_LIMIT", "MAX_ROWS", "as_number", "compact_expression", "format_macs", "format_quantity",
+__all__ = ["EXPRESSION_LIMIT", "MAX_ROWS", "as_number", "compact_expression", "format_macs", "format_magnitude",
+           "format_quantity",
            "format_value", "latex_text", "latex_value", "symbolic_parts"]

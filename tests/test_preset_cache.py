@@ -8,6 +8,8 @@ forms (``preset_cache.build`` and the full ``count`` path, forced by hiding the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -63,6 +65,18 @@ def test_other_settings_take_the_full_computation(argv: list[str], monkeypatch: 
 def test_evaluator_refuses_anything_but_integer_sums_products_and_max(text: str) -> None:
     with pytest.raises(ValueError, match="not a stored count expression"):
         preset_cache.evaluate(text, 3)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["count", "--help"], ["fit", "--help"], ["count", "resnet50"],
+                                  ["count", "vit_b_16", "--batch", "32", "--json"]])
+def test_help_and_preset_counts_import_neither_sympy_pint_nor_numpy(argv: list[str]) -> None:
+    """What makes the command answer at once (timed in benchmarks/bench_cli.py, not here)."""
+    code = ("import sys, contextlib, io\nfrom costmodel.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    try:\n        main({argv!r})\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('sympy', 'pint', 'numpy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_generate_lists_every_generative_family() -> None:

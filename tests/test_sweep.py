@@ -107,3 +107,20 @@ def test_peak_training_memory_sweep_equals_the_memory_model():
         for b, side, got in zip(batches, sizes, out["peak_training_bytes"], strict=True):
             want = training_memory(get_preset(name).replace(image_size=int(side)), batch=int(b), optimizer="adam")
             assert got == int(want.peak)
+
+
+def test_tabulated_sweep_equals_the_direct_evaluation(monkeypatch):
+    """Many repeated points are read from a table of the distinct ones: the same numbers as evaluating each."""
+    from costmodel.analysis import sweeps
+
+    rng = np.random.default_rng(1)
+    n = 6000
+    fields = {"image_size": rng.integers(2, 20, n) * 16, "depth": rng.integers(1, 13, n)}
+    tabulated = sweep("vit_ti_16", **fields)
+    monkeypatch.setattr(sweeps, "TABULATE_FRACTION", 0.0)
+    direct = sweep("vit_ti_16", **fields)
+    for name in direct:
+        np.testing.assert_array_equal(tabulated[name], direct[name])
+    i = int(np.argmax(fields["image_size"]))  # and one point against the exact closed form
+    config = get_preset("vit_ti_16").replace(image_size=int(fields["image_size"][i]), depth=int(fields["depth"][i]))
+    assert tabulated["forward_flops"][i] == int(cost(config, batch=1).forward_flops)

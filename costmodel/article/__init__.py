@@ -70,7 +70,6 @@ _EXPORTS = Exports(__name__, {
     "render": "claims",
     "generate": "claims",
     "write_figures": "claims",
-    "GENERATIVE_PROVIDER": "claims",
     "section": "generative_claims",
     "RESULTS": "generative_claims",
 })

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 import sympy
-from costmodel.validation.memory import measure_saved, measure_tracked_peak
+from costmodel.validation.memory import measure_saved
+from costmodel.validation.peaks import measure_tracked_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from costmodel.validation.memory import measure_rss_peaks
 from costmodel.validation.memory_report import DEFAULT_PRESETS, memory_records_from_results
+from costmodel.validation.peaks import measure_rss_peaks
 from costmodel.validation.report import default_path, read_results
 
 from costmodel.cli import main

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from costmodel.validation import memory as measure
+from costmodel.validation import peaks as peak_measures
 from costmodel.validation.outcomes import OK, OUT_OF_MEMORY, first_line, status_from_error
 from costmodel.validation.results_io import merge_records, read_records, read_results
 
@@ -144,13 +145,13 @@ def _peaks(config: ArchConfig, cases: list[tuple[int, str]], *, method: str, dty
     if method == "rss" and len(cases) > 1:
         start = time.perf_counter()
         try:
-            found = measure.measure_rss_peaks([(config, b, o, dtype, checkpoint) for b, o in cases], nice=nice)
+            found = peak_measures.measure_rss_peaks([(config, b, o, dtype, checkpoint) for b, o in cases], nice=nice)
             each = (time.perf_counter() - start) / len(cases)
             return [(m.peak, each, None) for m in found]
         except Exception:  # retry one by one, to record which case fails
             pass
-    peak_fn = {"rss": measure.measure_rss_peak, "cuda": measure.measure_cuda_peak,
-               "memtracker": measure.measure_tracked_peak}[method]
+    peak_fn = {"rss": peak_measures.measure_rss_peak, "cuda": peak_measures.measure_cuda_peak,
+               "memtracker": peak_measures.measure_tracked_peak}[method]
     results = []
     for batch, optimizer in cases:
         options: dict[str, Any] = dict(optimizer=optimizer, dtype=dtype, checkpoint_blocks=checkpoint)

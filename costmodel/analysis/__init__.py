@@ -8,11 +8,9 @@ imports only the module that defines ``X``.
 
 from __future__ import annotations
 
-from typing import Any
+from costmodel.core.lazy import exports
 
-from costmodel.core.lazy import Exports
-
-_EXPORTS = Exports(__name__, {
+__getattr__, __dir__, __all__ = exports(__name__, {
     "Interval": "roots",
     "exact_sign_changes": "roots",
     "numeric_sign_changes": "roots",
@@ -59,14 +57,3 @@ _EXPORTS = Exports(__name__, {
     "DEFAULT_METRICS": "sweeps",
     "DIVISIBILITY": "sweeps",
 })
-
-
-def __getattr__(name: str) -> Any:
-    return _EXPORTS.load(name)
-
-
-def __dir__() -> list[str]:
-    return _EXPORTS.names()
-
-
-__all__ = _EXPORTS.names()

@@ -7,11 +7,9 @@ imports only the module that defines ``X``.
 
 from __future__ import annotations
 
-from typing import Any
+from costmodel.core.lazy import exports
 
-from costmodel.core.lazy import Exports
-
-_EXPORTS = Exports(__name__, {
+__getattr__, __dir__, __all__ = exports(__name__, {
     "ArticleForm": "forms",
     "FORMS": "forms",
     "F7": "forms",
@@ -73,14 +71,3 @@ _EXPORTS = Exports(__name__, {
     "section": "generative_claims",
     "RESULTS": "generative_claims",
 })
-
-
-def __getattr__(name: str) -> Any:
-    return _EXPORTS.load(name)
-
-
-def __dir__() -> list[str]:
-    return _EXPORTS.names()
-
-
-__all__ = _EXPORTS.names()

@@ -4,16 +4,19 @@ Each subpackage of costmodel re-exports its public names from its ``__init__`` w
 importing its modules up front, so that ``import costmodel.memory`` (or any one module
 below it) stays as cheap as the module that is really needed.
 
->>> from costmodel.core.lazy import Exports
->>> exports = Exports("costmodel.core", {"ureg": "units"})
->>> exports.load("ureg").Quantity(1, "MAC").to("flop")
-<Quantity(2, 'flop')>
+A package's ``__init__`` says::
+
+    __getattr__, __dir__, __all__ = exports(__name__, {"training_memory": "footprint", ...})
+
+>>> getattr_, dir_, all_ = exports("costmodel.core", {"ureg": "units"})
+>>> getattr_("ureg").Quantity(1, "MAC").to("flop"), all_
+(<Quantity(2, 'flop')>, ['ureg'])
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -34,4 +37,11 @@ class Exports:
         return sorted(self.table)
 
 
-__all__ = ["Exports"]
+def exports(package: str, table: Mapping[str, str]
+            ) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
+    """``(__getattr__, __dir__, __all__)`` of ``package`` re-exporting ``table`` (name -> module) lazily."""
+    found = Exports(package, table)
+    return found.load, found.names, found.names()
+
+
+__all__ = ["Exports", "exports"]

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from costmodel.core.errors import InvalidConfigError
+from costmodel.core.checks import check_choice
 from costmodel.cost.trace import EMPTY, Trace
 
 #: bytes per element of each role in float32 and in a 16-bit mixed precision
@@ -78,9 +78,7 @@ def get_precision(name: str | Precision) -> Precision:
     """A precision by name (``"float32"``, ``"bfloat16"``, ``"float16"``) or the precision itself."""
     if isinstance(name, Precision):
         return name
-    if name not in PRECISIONS:
-        raise InvalidConfigError("dtype", name, f"must be one of {', '.join(PRECISIONS)}")
-    return PRECISIONS[name]
+    return PRECISIONS[check_choice("dtype", name, tuple(PRECISIONS))]
 
 
 def role_bytes(precision: Precision, **elements: Any) -> Any:

@@ -46,7 +46,7 @@ from typing import Any, TypeAlias
 import sympy
 
 from costmodel import display
-from costmodel.core.checks import as_size
+from costmodel.core.checks import as_size, check_choice
 from costmodel.core.conventions import FLOP_COUNTER
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B
@@ -88,9 +88,7 @@ def get_optimizer(name: str | Optimizer) -> Optimizer:
     """An optimizer by name (``sgd``, ``momentum``, ``adam``, ``adamw``)."""
     if isinstance(name, Optimizer):
         return name
-    if name not in OPTIMIZERS:
-        raise InvalidConfigError("optimizer", name, f"must be one of {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[name]
+    return OPTIMIZERS[check_choice("optimizer", name, tuple(OPTIMIZERS))]
 
 
 def memory_cost(config: ArchConfig, *, batch: Any = B, dtype: str | Precision = "float32",

@@ -123,3 +123,15 @@ def test_the_rule_catches_an_upward_import(tmp_path: Path) -> None:
     (target, line, top), = _imports("costmodel.core.bad", fake)
     assert (layer_of(target), line, top) == ("analysis", 2, False)
     assert LEVEL[layer_of(target)] > LEVEL["core"]
+
+
+def test_design_page_shows_every_layer() -> None:
+    """docs/design.md's layer table names every subpackage that exists, in the order of :data:`LAYERS`."""
+    page = (ROOT / "docs" / "design.md").read_text()
+    table = page[page.index("## Layers"):]
+    present = [n for names in LAYERS for n in names if any(layer_of(m) == n for m in SOURCES)]
+    where = {n: table.find("`validation/`" if n == "validation" else f"`costmodel/{n}") for n in present}
+    missing = [n for n, at in where.items() if at < 0]
+    assert not missing, f"docs/design.md's layer table lacks {missing}"
+    order = sorted(present, key=lambda n: -where[n])  # the table runs from the top floor down
+    assert order == present, f"docs/design.md lists the layers in another order: {order[::-1]}"

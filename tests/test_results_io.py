@@ -289,7 +289,7 @@ def test_a_memory_case_out_of_memory_is_recorded_and_the_run_goes_on(exc, monkey
         return SimpleNamespace(peak=5000 * batch)
 
     monkeypatch.setattr(memory_report.measure, "measure_saved", saved)
-    monkeypatch.setattr(memory_report.measure, "measure_tracked_peak", peak)
+    monkeypatch.setattr(memory_report.peak_measures, "measure_tracked_peak", peak)
     records = run_memory_validation([TINY], batches=[1, 64, 2], optimizers=["sgd"], method="memtracker")
     assert len(records) == 6
     for r in records:
@@ -314,9 +314,9 @@ def test_an_rss_worker_killed_by_the_oom_killer_is_retried_case_by_case(monkeypa
         calls.append(command)
         return subprocess.CompletedProcess(command, -9, "", "")
 
-    monkeypatch.setattr(memory_report.measure.subprocess, "run", killed)
+    monkeypatch.setattr(memory_report.peak_measures.subprocess, "run", killed)
     with pytest.raises(outcomes.WorkerFailed) as exc:  # the one-subprocess batch of cases: killed
-        memory_report.measure.measure_rss_peaks([(TINY, 1, "sgd", "float32", False)])
+        memory_report.peak_measures.measure_rss_peaks([(TINY, 1, "sgd", "float32", False)])
     assert exc.value.status == "out of memory" and "exit -9" in str(exc.value)
 
     def one_case(config, batch, **options):  # retried alone: only batch 8 is too big
@@ -324,7 +324,7 @@ def test_an_rss_worker_killed_by_the_oom_killer_is_retried_case_by_case(monkeypa
             raise outcomes.WorkerFailed("RSS subprocess (exit -9)", "out of memory")
         return SimpleNamespace(peak=4096 * batch)
 
-    monkeypatch.setattr(memory_report.measure, "measure_rss_peak", one_case)
+    monkeypatch.setattr(memory_report.peak_measures, "measure_rss_peak", one_case)
     records = run_memory_validation([TINY], batches=[1, 8], optimizers=["sgd", "adam"], saved=False, method="rss")
     assert len(calls) == 2  # the first try above, then one batch attempt before the retries
     assert [(r.batch, r.optimizer, r.status) for r in records] == [

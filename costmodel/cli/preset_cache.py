@@ -32,8 +32,8 @@ _NODES = (ast.Expression, ast.BinOp, ast.Add, ast.Mult, ast.Constant, ast.Name, 
 def evaluate(text: str, batch: int) -> int:
     """The stored expression ``text`` at ``B = batch``, in exact integers.
 
-    >>> evaluate("Max(12*B + 5, 3*B + 40)", 2), evaluate("7*B", 3)
-    (34, 21)
+    >>> evaluate("Max(12*B + 5, 3*B + 40)", 2), evaluate("Max(12*B + 5, 3*B + 40)", 5), evaluate("7*B", 3)
+    (46, 65, 21)
     """
     tree = ast.parse(text, mode="eval")
     for node in ast.walk(tree):

@@ -93,6 +93,7 @@ def format_quantity(quantity: Any, *, digits: int = 4) -> str:
     MACs are shown as FLOPs (1 MAC = 2 FLOP) so that no count is ever ambiguous. Units
     without a prefix table (e.g. ``GFLOP/s/W``) fall back to pint's compact form.
 
+    >>> from costmodel.core.units import ureg
     >>> format_quantity(0.000123 * ureg.s)
     '123 µs'
     >>> format_quantity(3.2e12 * ureg.flop / ureg.s)

@@ -22,6 +22,7 @@ import sympy
 
 from costmodel.core.checks import MAX_SIZE, MAX_SYMBOLIC_STAGES, as_size, as_sizes, check_choice, check_expression
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import Condition, collecting
 
 
 def size_field(default: Any = dataclasses.MISSING, *, allow_zero: bool = False) -> Any:
@@ -113,12 +114,35 @@ class ArchConfig:
     * a ratio (``mlp_ratio``) is a positive rational between ``10**-30`` and ``10**30``.
 
     Anything else is an :class:`~costmodel.core.errors.InvalidConfigError` naming the field.
+
+    Rules of symbolic fields (validity conditions, :mod:`costmodel.core.validity`): a
+    check that cannot decide a rule for a symbolic value records it, and
+    :meth:`conditions` returns those rules, which :func:`costmodel.models.cost` attaches
+    to the cost. A family gets this for free when its ``_check`` uses the shared checks
+    (``as_size``, ``check_divides``) or :func:`costmodel.core.validity.require` for a rule
+    of its own (``require(field, value, rule, relation)``: refused now when decidably
+    false, a condition when undecided); a rule that raises by hand is not seen.
     """
 
     #: family name used by the CLI and the preset table (``"vit"``, ``"resnet"``, ...).
     family: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
+        self._validate()
+
+    def conditions(self) -> tuple[Condition, ...]:
+        """The rules this config's symbolic fields must satisfy (empty for an integer config).
+
+        >>> import sympy
+        >>> from costmodel.models import ViTConfig
+        >>> [(c.field, c.rule) for c in ViTConfig(width=sympy.Symbol("d", positive=True, integer=True)).conditions()]
+        [('width', 'must be a positive integer'), ('width', 'must be divisible by heads=12')]
+        """
+        with collecting() as found:
+            self._validate()
+        return tuple(found)
+
+    def _validate(self) -> None:
         for f in dataclasses.fields(self):
             kind = f.metadata.get("kind")
             value = getattr(self, f.name)

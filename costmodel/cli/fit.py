@@ -2,7 +2,8 @@
 
 Prints the largest batch (or, with ``--over image_size``, the largest square image side
 at ``--batch``) whose training step fits the memory budget, with the memory it uses and
-what one more would need. When nothing fits it says so and exits with status 1.
+what one more would need. When nothing fits, or the answer is beyond the search bound
+(10**30; ``exceeds`` holds the bound and ``value`` is null), it says so and exits with status 1.
 
 JSON keys: ``field``, ``value`` (images or px), ``fits``, ``memory_bytes``,
 ``budget_bytes``, ``next_value``, ``next_memory_bytes``, ``smallest``,
@@ -71,7 +72,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         out = {"model": args.model, "field": result.field, "value": result.value, "fits": result.fits,
                "memory_bytes": result.memory, "budget_bytes": result.budget, "next_value": result.next_value,
                "next_memory_bytes": result.next_memory, "smallest": result.smallest,
-               "smallest_memory_bytes": result.smallest_memory, "step": result.step,
+               "smallest_memory_bytes": result.smallest_memory, "step": result.step, "exceeds": result.exceeds,
                "batch": at["batch"] if at else (None if args.over == "batch" else args.batch), **options}
         if detail is not None:
             out["at_peak"] = detail.at_peak

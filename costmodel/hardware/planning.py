@@ -74,7 +74,10 @@ def _precision(dtype: str) -> Any:
     from costmodel.cost.precision import get_precision
 
     name = canonical_dtype(dtype)
-    return get_precision({"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}[name])
+    table = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+    if name not in table:
+        raise InvalidConfigError("dtype", dtype, f"has no memory and traffic model (one of {', '.join(table)})")
+    return get_precision(table[name])
 
 
 def model_ops(config: Any, *, batch: int, dtype: str = "fp32") -> list[Op]:

@@ -222,6 +222,8 @@ class ArchConfig:
                     raise ValueError
                 return lowered in ("true", "1", "yes")
             if kind == "ratio":
+                if not _ASCII_NUMBER.fullmatch(text):  # Fraction() would take other scripts' digits
+                    raise ValueError(text)
                 return Fraction(text)
             if kind == "sizes":
                 return tuple(_parse_size(part) for part in text.split(","))
@@ -230,6 +232,10 @@ class ArchConfig:
             return _parse_size(text)
         except (ValueError, ZeroDivisionError) as exc:
             raise InvalidConfigError(name, text, f"cannot be parsed as a {kind} value") from exc
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?(?:/[0-9]+)?")
 
 
 def _parse_image(text: str) -> Any:
@@ -242,7 +248,7 @@ def _parse_image(text: str) -> Any:
 
 def _parse_size(text: str) -> Any:
     text = text.strip()
-    if text.lstrip("-").isdigit():
+    if _ASCII_INTEGER.fullmatch(text):  # the digits 0-9 only, as --batch takes them (not '٣')
         return int(text)
     if text.isidentifier():
         return sympy.Symbol(text, positive=True, integer=True)

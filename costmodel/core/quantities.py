@@ -43,7 +43,7 @@ MAX_CHARS = 200
 #: the largest power (in absolute value) of one term
 MAX_POWER = 4
 
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"
+_NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?"
 _TOKEN = re.compile(rf"\s*(?:(?P<num>{_NUMBER})|(?P<name>[A-Za-z_\u00b5\u03bc%][A-Za-z_0-9\u00b5\u03bc]*)"
                     rf"|(?P<pow>\*\*|\^)\s*(?P<exp>[+-]?[0-9]+)(?![0-9.eE*^])|(?P<op>[*/]))")
 _GRAMMAR = (f"only numbers, units, '*', '/' and one small integer power per term (at most {MAX_POWER}) "

@@ -222,7 +222,7 @@ def normalise(symbol: Any, value: Any, name: str | None = None) -> Any:
             number = sympy.sympify(value, strict=True)
         except (sympy.SympifyError, TypeError) as exc:
             raise InvalidConfigError(field, shown, "is not a number or SymPy expression") from exc
-        if isinstance(number, sympy.Float) and number.is_finite and number == int(number):
+        if isinstance(number, sympy.Float) and number.is_finite and float(number).is_integer():
             number = sympy.Integer(int(number))
     if not number.is_number:
         return number
@@ -268,9 +268,9 @@ def check_arrays(conditions: Iterable[Condition], args: Sequence[sympy.Symbol], 
         if ok.all():
             continue
         where = tuple(int(i) for i in np.argwhere(~np.broadcast_to(ok, shape))[0]) if shape else ()
-        point = {s: sympy.sympify(np.broadcast_to(a, shape)[where].item()) for s, a in zip(args, arrays, strict=True)}
-        raise condition.error({s: (sympy.Integer(int(v)) if v.is_Float and v == int(v) else v)
-                               for s, v in point.items()})
+        values = [np.broadcast_to(a, shape)[where].item() for a in arrays]
+        raise condition.error({s: sympy.Integer(int(v)) if float(v).is_integer() else sympy.sympify(v)
+                               for s, v in zip(args, values, strict=True)})
 
 
 def check_array_values(symbol: Any, array: Any, name: str | None = None) -> None:

@@ -211,7 +211,7 @@ def test_an_infinite_rate_bandwidth_names_its_place(tmp_path: Path) -> None:
                                              ('"9**9**9 TFLOP/s"', "is not a quantity"), ('"-1 TFLOP/s"', "positive")])
 def test_device_files_are_checked_field_by_field(tmp_path: Path, peak: str, shown: str) -> None:
     path = tmp_path / "devices.json"
-    path.write_text('{"devices": {"g": {"peak_flops": {"fp32": %s}, "memory": "80 GB", '
-                    '"memory_bandwidth": "1 TB/s"}}}' % peak)
+    path.write_text('{"devices": {"g": {"peak_flops": {"fp32": ' + peak + '}, "memory": "80 GB", '
+                    '"memory_bandwidth": "1 TB/s"}}}')
     line = refused(*PLAN, "--device", "g", "--device-file", str(path))
     assert "devices.g.peak_flops.fp32" in line and str(path) in line and shown in line

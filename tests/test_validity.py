@@ -41,7 +41,8 @@ def test_width_not_divisible_by_heads_is_refused_like_the_integer_config() -> No
 
 def test_image_not_divisible_by_patch_is_refused() -> None:
     symbolic = refusal(lambda: cost(ViTConfig(image_size=R)).evaluate(R=100, B=1))
-    assert symbolic == refusal(lambda: ViTConfig(image_size=100)) == "image_size=100: must be divisible by patch_size=16"
+    expected = "image_size=100: must be divisible by patch_size=16"
+    assert symbolic == refusal(lambda: ViTConfig(image_size=100)) == expected
 
 
 @pytest.mark.parametrize("batch", [1.5, -2.5, np.int64(-3), np.float64(0.5), 0, -3, np.int32(0), float("nan"),
@@ -100,7 +101,8 @@ def test_sweep_checks_every_point_not_only_the_ends() -> None:
     assert message == refusal(lambda: ViTConfig(width=200, heads=3)) == "width=200: must be divisible by heads=3"
     images = np.arange(16, 16 * 40, 16)
     images[17] = 300
-    assert refusal(lambda: sweep("vit_ti_16", image_size=images)) == "image_size=300: must be divisible by patch_size=16"
+    expected = "image_size=300: must be divisible by patch_size=16"
+    assert refusal(lambda: sweep("vit_ti_16", image_size=images)) == expected
 
 
 def test_convnext_rules_become_conditions() -> None:

@@ -27,6 +27,7 @@ from costmodel.cli.common import (
     show_exact,
     show_quantity,
 )
+from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel fit vit_l_16 --memory 80GiB --optimizer adamw --dtype bfloat16",
             "costmodel fit vit_b_16 --memory 24GB --over image_size --batch 8 --checkpoint",
@@ -55,7 +56,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from costmodel.memory.footprint import get_optimizer, training_memory
 
     config = resolve_model(args.model, args.set or [])
-    budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
+    try:
+        budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
+    except InvalidConfigError as exc:  # name the option as typed
+        raise InvalidConfigError("--memory", args.memory, exc.reason) from None
     get_optimizer(args.optimizer), get_precision(args.dtype)  # name errors first
     options = dict(optimizer=args.optimizer, dtype=args.dtype, checkpoint=args.checkpoint)
     if args.over == "batch":

@@ -214,9 +214,10 @@ def normalise(symbol: Any, value: Any, name: str | None = None) -> Any:
     elif isinstance(value, Fraction):
         number = sympy.Rational(value.numerator, value.denominator)
     elif isinstance(value, numbers.Real) and not isinstance(value, sympy.Basic):
-        if not math.isfinite(float(value)):
+        real = float(value)
+        if not math.isfinite(real):
             raise InvalidConfigError(field, shown, "must be a finite number")
-        number = sympy.Integer(int(value)) if float(value).is_integer() else sympy.Float(float(value))
+        number = sympy.Integer(int(real)) if real.is_integer() else sympy.Float(real)
     else:
         try:
             number = sympy.sympify(value, strict=True)

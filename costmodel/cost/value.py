@@ -292,7 +292,8 @@ class Cost(display.Displayable):
         args = tuple(by_name[s] if isinstance(s, str) and s in by_name else s for s in symbols)
         for s in args:
             if not isinstance(s, sympy.Symbol):
-                raise InvalidConfigError("symbols", s, f"is not a symbol of this cost (it has: {', '.join(sorted(by_name))})")
+                known = ", ".join(sorted(by_name))
+                raise InvalidConfigError("symbols", s, f"is not a symbol of this cost (it has: {known})")
         expr = getattr(self, metric)
         missing = expr.free_symbols - set(args)
         if missing:
@@ -303,7 +304,8 @@ class Cost(display.Displayable):
 
         def function(*arrays: Any) -> Any:
             if len(arrays) != len(args):
-                raise InvalidConfigError("arguments", len(arrays), f"expected {len(args)} ({', '.join(map(str, args))})")
+                names = ", ".join(map(str, args))
+                raise InvalidConfigError("arguments", len(arrays), f"expected {len(args)} ({names})")
             check_arrays(conditions, args, arrays)
             return compiled(*arrays)
 

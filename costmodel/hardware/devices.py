@@ -76,7 +76,10 @@ def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
         if not math.isfinite(value):
             raise InvalidConfigError(field_name, value, f"must be a finite quantity with a unit, e.g. '80 {unit}'")
         raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{value} {unit}'")
-    q = parse_quantity(field_name, value) if isinstance(value, str) else value  # the safe parser: no arithmetic
+    try:
+        q = parse_quantity(field_name, value) if isinstance(value, str) else value  # the safe parser: no arithmetic
+    except InvalidConfigError as exc:
+        raise InvalidConfigError(field_name, value, f"cannot be parsed as a quantity in {unit}: {exc.reason}") from None
     if isinstance(q, ureg.Quantity) and q.unitless:
         raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{q.magnitude} {unit}'")
     if not isinstance(q, ureg.Quantity) or not q.is_compatible_with(unit):
@@ -330,7 +333,7 @@ def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
         return device_from_dict(str(name), fields)
     except InvalidConfigError as exc:  # name the file and the entry's field
         where = exc.field if str(exc.field).startswith("devices.") else f"devices.{name}.{exc.field}"
-        raise InvalidConfigError(where, exc.value, f"in {path}: {exc.reason}") from None
+        raise InvalidConfigError(where, exc.value, f"{exc.reason} (in {path})") from None
     except CostModelError:
         raise
     except (TypeError, ValueError, AttributeError) as exc:  # e.g. aliases = 3, sources = [1]

@@ -30,10 +30,10 @@ from typing import Any
 import sympy
 
 from costmodel import display
-from costmodel.core.errors import InvalidConfigError
-from costmodel.core.symbols import B, R
 from costmodel.core.checks import MAX_SIZE
+from costmodel.core.errors import InvalidConfigError
 from costmodel.core.quantities import parse_quantity
+from costmodel.core.symbols import B, R
 from costmodel.memory.footprint import TrainingMemory, training_memory
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.base import ArchConfig
@@ -54,7 +54,11 @@ def parse_budget(text: Any) -> int:
     """
     if isinstance(text, int) and not isinstance(text, bool):
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
-    quantity = parse_quantity("memory", text if isinstance(text, str) else str(text))
+    try:
+        quantity = parse_quantity("memory", text if isinstance(text, str) else str(text))
+    except InvalidConfigError as exc:
+        raise InvalidConfigError("memory", text, f"is not a memory size (e.g. 80GiB, 16 GB, 512MiB): "
+                                                 f"{exc.reason}") from None
     if quantity.unitless:
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
     if not quantity.check("[information]"):  # costmodel.core.units gives bytes their own dimension

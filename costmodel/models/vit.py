@@ -21,7 +21,6 @@ import sympy
 
 from costmodel.core.checks import check_divides
 from costmodel.core.conventions import Convention
-from costmodel.core.errors import InvalidConfigError
 from costmodel.core.validity import require
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.trace import residual

@@ -73,7 +73,8 @@ class PixelCNNConfig(ArchConfig):
     def _check(self) -> None:
         for name in ("first_kernel", "kernel_size"):
             value = getattr(self, name)
-            require(name, value, "must be odd: a masked kernel is centred on its pixel", sympy.Eq(sympy.Mod(value, 2), 1))
+            require(name, value, "must be odd: a masked kernel is centred on its pixel",
+                    sympy.Eq(sympy.Mod(value, 2), 1))
 
     @property
     def steps(self) -> Any:

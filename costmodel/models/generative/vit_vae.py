@@ -24,7 +24,6 @@ import sympy
 
 from costmodel.core.checks import check_divides
 from costmodel.core.conventions import Convention
-from costmodel.core.errors import InvalidConfigError
 from costmodel.core.validity import require
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field

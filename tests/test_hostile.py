@@ -106,7 +106,7 @@ def check_fit(argv: list[str], out: str) -> None:
 def check_compare(argv: list[str], out: str) -> None:
     data = json.loads(out)
     assert data["table"], "exit 0 with an empty table"
-    lo, hi = (int(x) for x in argv[argv.index("--range") + 1].split(":"))
+    lo, hi = (int(x) for x in next(a for a in argv if a.startswith("--range=")).partition("=")[2].split(":"))
     for row in data["table"]:
         assert lo <= row["value"] <= hi and row["value"] % data["step"] == 0
         assert all(isinstance(row[m], int) and row[m] > 0 for m in data["models"])
@@ -123,7 +123,7 @@ def numeric_command(draw: st.DrawFn) -> list[str]:
         ends = st.sampled_from(["1", "16", "31", "32", "33", "64", "100", "256", "0", "-1", "1e3", "٣"])
         return ["compare", draw(st.sampled_from(["resnet18", "vit_ti_16", "convnet"])),
                 draw(st.sampled_from(["vit_ti_16", "convnext_tiny", "resnet18"])),
-                "--range", f"{draw(ends)}:{draw(ends)}", "--points", "3", "--json"]
+                f"--range={draw(ends)}:{draw(ends)}", "--points", "3", "--json"]
     model = draw(st.sampled_from(["vit", "resnet", "convnet", "vit_ti_16", "resnet18"]))
     settings_ = draw(st.lists(st.builds("{}={}".format, st.sampled_from(["depth", "width", "image_size", "heads",
                                                                           "patch_size", "layers", "channels"]),
@@ -148,12 +148,12 @@ def test_exit_0_means_a_finite_consistent_answer(argv: list[str]) -> None:
         return
     assert code == 2
     line = one_line_refusal(err)
-    assert "=" in line  # field=value
+    assert "=" in line or "argument --" in line  # field=value, or argparse naming the option and the value
 
 
 # -- the Python API ------------------------------------------------------------------------------
 SMALL = dict(depth=1, num_classes=10, image_size=32, patch_size=8, heads=3, width=d)
-VALUES = st.one_of(st.integers(-5, 400), st.floats(-10, 400, allow_nan=True, allow_infinity=True),
+VALUES = st.one_of(st.integers(-5, 400), st.floats(-10, 400), st.sampled_from([float("nan"), float("inf"), -float("inf")]),
                    st.integers(-5, 400).map(np.int64), st.floats(-10, 400).map(np.float32),
                    st.sampled_from([True, None, "12", sympy.Rational(3, 2), sympy.nan, sympy.oo]))
 

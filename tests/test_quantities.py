@@ -54,7 +54,7 @@ def test_hostile_strings_are_refused_fast_in_one_line(text: str) -> None:
 def test_the_issue_example_through_the_api_is_refused_fast() -> None:
     """``largest_batch(..., '9**9**9 B')`` ran until killed (pint evaluated the power)."""
     start = time.perf_counter()
-    with pytest.raises(InvalidConfigError, match=r"memory='9\*\*9\*\*9 B': is not a quantity"):
+    with pytest.raises(InvalidConfigError, match=r"memory='9\*\*9\*\*9 B': is not a memory size.*is not a quantity"):
         largest_batch(get_preset("resnet18"), "9**9**9 B")
     assert time.perf_counter() - start < 1.0
 
@@ -95,7 +95,7 @@ def test_device_file_values_go_through_the_safe_parser() -> None:
     from costmodel.hardware.devices import as_quantity
 
     start = time.perf_counter()
-    with pytest.raises(InvalidConfigError, match=r"memory='9\*\*9\*\*9 GB': is not a quantity"):
+    with pytest.raises(InvalidConfigError, match=r"memory='9\*\*9\*\*9 GB': cannot be parsed.*is not a quantity"):
         as_quantity("memory", "9**9**9 GB", "byte")
     assert time.perf_counter() - start < 1.0
     assert as_quantity("memory", "80 GB", "byte").to("byte").magnitude == 80 * 10**9

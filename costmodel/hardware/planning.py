@@ -64,6 +64,8 @@ def parse_count(text: Any, field_name: str = "dataset_size") -> int:
         if not match:
             raise InvalidConfigError(field_name, text, "must be a count such as 1281167, 1.28M or 50k")
         value = float(match[1]) * _SUFFIX[match[2]]
+    if not math.isfinite(value) or value > 1e30:
+        raise InvalidConfigError(field_name, text, "is too large a count (at most 1e30)")
     if value != int(value) or value <= 0:
         raise InvalidConfigError(field_name, text, "must be a positive whole number")
     return int(value)

@@ -215,3 +215,16 @@ def test_device_files_are_checked_field_by_field(tmp_path: Path, peak: str, show
                     '"memory_bandwidth": "1 TB/s"}}}')
     line = refused(*PLAN, "--device", "g", "--device-file", str(path))
     assert "devices.g.peak_flops.fp32" in line and str(path) in line and shown in line
+
+
+def test_the_cli_page_examples_run() -> None:
+    """docs/cli.md states the rule; its examples are doctests."""
+    import doctest
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
+    body = "\n".join("" if line.lstrip().startswith("```") else line for line in page.read_text().splitlines())
+    test = doctest.DocTestParser().get_doctest(body, {}, page.name, str(page), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    with contextlib.redirect_stderr(io.StringIO()):
+        result = runner.run(test)
+    assert result.failed == 0 and result.attempted >= 8

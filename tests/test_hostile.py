@@ -69,7 +69,7 @@ HOSTILE_CLI = [
     (["compare", "resnet50", "vit_ti_16", "--plot", ""], "--plot", "''"),
     (["compare", "resnet50", "vit_ti_16", "--range", "0:100"], "--range", "0:100"),
     (["plan", "resnet50", "--device", "h100", "--batch", "8", "--epochs", "1", "--dataset-size", "1e400"],
-     "dataset_size", "1e400"),
+     "--dataset-size", "1e400"),
     (["plan", "resnet50", "--device", "h100", "--batch", "8", "--epochs", "1", "--dataset-size", "1k",
       "--dtype", "fp8"], "dtype", "fp8"),
 ]

@@ -217,6 +217,8 @@ def normalise(symbol: Any, value: Any, name: str | None = None) -> Any:
         real = float(value)
         if not math.isfinite(real):
             raise InvalidConfigError(field, shown, "must be a finite number")
+        if abs(real) > 2**53:  # not every whole number is a float out there: ask for an exact int
+            raise InvalidConfigError(field, shown, "is a float too large to stand for an exact integer (pass an int)")
         number = sympy.Integer(int(real)) if real.is_integer() else sympy.Float(real)
     else:
         try:

@@ -153,7 +153,8 @@ def test_exit_0_means_a_finite_consistent_answer(argv: list[str]) -> None:
 
 # -- the Python API ------------------------------------------------------------------------------
 SMALL = dict(depth=1, num_classes=10, image_size=32, patch_size=8, heads=3, width=d)
-VALUES = st.one_of(st.integers(-5, 400), st.floats(-10, 400), st.sampled_from([float("nan"), float("inf"), -float("inf")]),
+VALUES = st.one_of(st.integers(-5, 400), st.floats(-10, 400),
+                   st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e300]),
                    st.integers(-5, 400).map(np.int64), st.floats(-10, 400).map(np.float32),
                    st.sampled_from([True, None, "12", sympy.Rational(3, 2), sympy.nan, sympy.oo]))
 

@@ -269,7 +269,8 @@ def sweep(model: str | ArchConfig, *, batch: Any = 1, metrics: tuple[str, ...] |
     exprs = tuple(metric_expression(sym_config, name, batch=sym_batch, convention=convention) for name in names)
     _check_symbols(sym_config, exprs, args)
     # the config's rules (divisibility, window sizes, ...) at every point, vectorised
-    check_arrays(cost_of(sym_config, sym_batch, convention, False).conditions, args, inputs)
+    check_arrays(cost_of(sym_config, sym_batch, convention, False).conditions, args, inputs,
+                 values_checked=True)  # _as_sizes checked every value: positive, integer-valued
     out: dict[str, np.ndarray] = {}
     for name, values in zip(names, compiled(exprs, args)(*inputs), strict=True):
         values = np.asarray(values, dtype=np.float64)

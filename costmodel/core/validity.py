@@ -249,22 +249,27 @@ def _compiled(relation: Any, args: tuple[sympy.Symbol, ...]) -> Any:
     return sympy.lambdify(args, relation, modules="numpy")
 
 
-def check_arrays(conditions: Iterable[Condition], args: Sequence[sympy.Symbol], arrays: Sequence[Any]) -> None:
+def check_arrays(conditions: Iterable[Condition], args: Sequence[sympy.Symbol], arrays: Sequence[Any], *,
+                 values_checked: bool = False) -> None:
     """Refuse the first point of the broadcast ``arrays`` (values of ``args``) that breaks a condition.
 
     One compiled NumPy call per condition whose symbols are all in ``args`` (others
     cannot be decided here and are skipped); the values themselves are checked against
-    the symbols' assumptions vectorised too (:func:`check_array_values`).
+    the symbols' assumptions vectorised too (:func:`check_array_values`; skipped with
+    ``values_checked`` when the caller did it), and a condition those checks already
+    imply (a positive integer symbol is a positive integer) is not evaluated again.
     """
     import numpy as np
 
     args = tuple(args)
-    for symbol, array in zip(args, arrays, strict=True):
-        check_array_values(symbol, array)
+    if not values_checked:
+        for symbol, array in zip(args, arrays, strict=True):
+            check_array_values(symbol, array)
     shape = np.broadcast_shapes(*(np.shape(a) for a in arrays)) if arrays else ()
     known = set(args)
+    implied = {r for s in args if s.is_integer and s.is_positive for r in _implied(s)}
     for condition in conditions:
-        if not condition.symbols or not condition.symbols <= known:
+        if not condition.symbols or not condition.symbols <= known or condition.relation in implied:
             continue
         with np.errstate(all="ignore"):
             ok = np.asarray(_compiled(condition.relation, args)(*arrays), dtype=bool)
@@ -274,6 +279,12 @@ def check_arrays(conditions: Iterable[Condition], args: Sequence[sympy.Symbol], 
         values = [np.broadcast_to(a, shape)[where].item() for a in arrays]
         raise condition.error({s: sympy.Integer(int(v)) if float(v).is_integer() else sympy.sympify(v)
                                for s, v in zip(args, values, strict=True)})
+
+
+@functools.lru_cache(maxsize=256)
+def _implied(symbol: sympy.Symbol) -> tuple[Any, ...]:
+    """The size relations a positive integer ``symbol``'s own assumptions imply."""
+    return (size_relation(symbol), size_relation(symbol, allow_zero=True))
 
 
 def check_array_values(symbol: Any, array: Any, name: str | None = None) -> None:

@@ -99,3 +99,53 @@ def test_device_file_values_go_through_the_safe_parser() -> None:
         as_quantity("memory", "9**9**9 GB", "byte")
     assert time.perf_counter() - start < 1.0
     assert as_quantity("memory", "80 GB", "byte").to("byte").magnitude == 80 * 10**9
+
+
+# -- every parser of user text refuses hostile text within a second (issue 18: a test per parser) --
+def _parsers() -> dict[str, object]:
+    from costmodel.cli.common import finite_float, parse_int
+    from costmodel.cli.compare import parse_range
+    from costmodel.core.conventions import get_convention
+    from costmodel.cost.precision import get_precision
+    from costmodel.hardware.devices import as_quantity, canonical_dtype
+    from costmodel.hardware.parallel import parse_price
+    from costmodel.hardware.planning import parse_count
+    from costmodel.memory.footprint import get_optimizer
+    from costmodel.models import ConvNetConfig, ViTConfig
+    from costmodel.models.presets import get_preset
+
+    return {
+        "budget": parse_budget, "quantity": lambda t: parse_quantity("x", t),
+        "device quantity": lambda t: as_quantity("memory", t, "byte"),
+        "--batch": lambda t: parse_int(t, "--batch", low=1), "float": finite_float, "--range": parse_range,
+        "dataset size": parse_count, "price": parse_price, "dtype": canonical_dtype, "precision": get_precision,
+        "optimizer": get_optimizer, "convention": get_convention, "preset": get_preset,
+        "--set size": lambda t: ViTConfig(depth=ViTConfig.parse_field("depth", t)),
+        "--set ratio": lambda t: ViTConfig(mlp_ratio=ViTConfig.parse_field("mlp_ratio", t)),
+        "--set image": lambda t: ViTConfig(image_size=ViTConfig.parse_field("image_size", t)),
+        "--set sizes": lambda t: ConvNetConfig(channels=ConvNetConfig.parse_field("channels", t)),
+    }
+
+
+PARSER_HOSTILE = ["9**9**9", "9" * 100_000, "1e999999999", "(" * 10_000, "٣", "1" + "0" * 5000 + ":1",
+                  "1e400 USD/h", "9" * 400 + " USD/h", ",".join(["9" * 40] * 5000), "x" * 100_000]
+
+
+@pytest.mark.parametrize("name", sorted(_parsers()))
+def test_every_parser_refuses_hostile_text_within_a_second(name: str) -> None:
+    from costmodel.core.errors import CostModelError
+
+    parse = _parsers()[name]
+    for text in PARSER_HOSTILE:
+        start = time.perf_counter()
+        try:
+            parse(text)  # type: ignore[operator]
+        except (CostModelError, argparse_error()) as exc:
+            assert "\n" not in str(exc)
+        assert time.perf_counter() - start < 1.0, (name, text[:40])
+
+
+def argparse_error() -> type[Exception]:
+    import argparse
+
+    return argparse.ArgumentTypeError

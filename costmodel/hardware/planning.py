@@ -60,7 +60,9 @@ def parse_count(text: Any, field_name: str = "dataset_size") -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         value: float = text
     else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?\d+)?)\s*([kKMGB]?)\s*", str(text))
+        # no overlapping repeats (``[0-9]*\.?[0-9]+`` backtracked quadratically on long digit strings)
+        match = re.fullmatch(r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*([kKMGB]?)\s*",
+                             str(text)) if len(str(text)) <= 200 else None
         if not match:
             raise InvalidConfigError(field_name, text, "must be a count such as 1281167, 1.28M or 50k")
         value = float(match[1]) * _SUFFIX[match[2]]

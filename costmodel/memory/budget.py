@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -267,9 +268,10 @@ def _budget(budget: Any) -> int:
 
 
 def _positive(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+    """A budget in bytes: any integer type (NumPy's too), positive."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget <= 0:
         raise InvalidConfigError("memory", budget, "must be a positive number of bytes (or text with a unit)")
-    return budget
+    return int(budget)
 
 
 def _candidates(memory: TrainingMemory) -> list[sympy.Expr]:

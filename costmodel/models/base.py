@@ -135,8 +135,10 @@ class ArchConfig:
 
         >>> import sympy
         >>> from costmodel.models import ViTConfig
-        >>> [(c.field, c.rule) for c in ViTConfig(width=sympy.Symbol("d", positive=True, integer=True)).conditions()]
-        [('width', 'must be a positive integer'), ('width', 'must be divisible by heads=12')]
+        >>> for c in ViTConfig(width=sympy.Symbol("d", positive=True, integer=True)).conditions():
+        ...     print(c.field, c.rule)
+        width must be a positive integer
+        width must be divisible by heads=12
         """
         with collecting() as found:
             self._validate()

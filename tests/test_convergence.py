@@ -207,7 +207,8 @@ def test_converge_cli_errors(tmp_path, capsys) -> None:
     assert "no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"curves": [{"model": "a", "steps": [0, 1, 2], "losses": [3, 2, 1]}]}))
-    assert main(["converge", str(bad)]) == 0
-    assert "too few" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as nothing:  # no curve can be fitted: bad input (issue 18), status 2
+        main(["converge", str(bad)])
+    assert nothing.value.code == 2 and "too few" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["converge", str(bad), "--tolerance", "2"])

@@ -179,11 +179,15 @@ def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo:
     Raises
     ------
     InvalidConfigError
-        Fewer than two models, a field a model lacks, ``lo > hi``, or a field that no
-        model's metric depends on.
+        Fewer than two models (or one string instead of a list), a field a model lacks,
+        ``lo > hi``, a range that holds no valid value, or a field that no model's metric
+        depends on.
     UnknownPresetError
         An unknown preset or metric.
     """
+    if isinstance(models, (str, ArchConfig)) or not isinstance(models, Sequence):
+        raise InvalidConfigError("models", models, "must be a list of two or more models (preset names or configs), "
+                                                   "not a single one")
     if len(models) < 2:
         raise InvalidConfigError("models", list(models), "give at least two models to compare")
     get_metric(metric)
@@ -196,6 +200,11 @@ def compare(models: Sequence[str | ArchConfig], *, over: str = "image_size", lo:
     symbol = field_symbol(over)
     if step is None:
         step = math.lcm(*(valid_step(c, over) for c in configs))
+    if isinstance(step, bool) or not isinstance(step, int) or step <= 0:
+        raise InvalidConfigError("step", step, "must be a positive integer")
+    if hi != sympy.oo and -(-lo // step) * step > int(hi):
+        raise InvalidConfigError("range", f"{lo}:{hi}", f"holds no valid {over}: every model is valid only at "
+                                                        f"multiples of {step}")
     exprs = tuple(symbolic_metric(c, over, metric, batch=batch, convention=convention) for c in configs)
     if not any(symbol in e.free_symbols for e in exprs):
         raise InvalidConfigError("over", over, f"{metric} of {', '.join(labels)} does not depend on it")

@@ -33,10 +33,12 @@ import sympy
 from costmodel.analysis.metrics import available, cost_of, get_metric, metric_expression
 from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import check_arrays
 from costmodel.models import FAMILIES, ArchConfig, ViTConfig
 from costmodel.models.presets import PRESETS, get_preset
 
-#: for each family, (field, divisor field) pairs that every swept point must satisfy
+#: for each family, (field, divisor field) pairs that every swept point must satisfy (kept for reference:
+#: the points are checked against the config's validity conditions, which hold these rules and every other)
 DIVISIBILITY: dict[type, tuple[tuple[str, str], ...]] = {
     ViTConfig: (("image_size", "patch_size"), ("width", "heads")),
 }
@@ -191,21 +193,7 @@ def _as_sizes(name: str, value: Any) -> np.ndarray:
 
 
 def _check_points(config: ArchConfig, arrays: Mapping[str, np.ndarray], fixed: Mapping[str, int]) -> None:
-    """Family divisibility rules on every point; full validation at the extreme points."""
-    for field, divisor in DIVISIBILITY.get(type(config), ()):
-        if field not in arrays and divisor not in arrays:
-            continue
-        num = arrays.get(field, fixed.get(field, getattr(config, field, None)))
-        den = arrays.get(divisor, fixed.get(divisor, getattr(config, divisor, None)))
-        if isinstance(num, tuple) or isinstance(den, tuple) or num is None or den is None:
-            continue
-        bad = np.remainder(num, den) != 0
-        if np.any(bad):
-            index = np.argwhere(np.broadcast_to(bad, np.broadcast(num, den).shape))[0]
-            at = tuple(index)
-            value = np.broadcast_to(num, bad.shape)[at].item()
-            raise InvalidConfigError(field, value, f"must be divisible by {divisor}="
-                                                   f"{np.broadcast_to(den, bad.shape)[at].item()}")
+    """Full validation of the integer config at the extreme points (every point: :func:`_check_conditions`)."""
     shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))
     for field, arr in arrays.items():
         if field == "batch":
@@ -246,6 +234,21 @@ def _tabulated(function: Any, inputs: list[np.ndarray]) -> list[np.ndarray] | No
         tables = function(*axes)
     index = tuple((x - lo).astype(np.intp) for x, lo in zip(inputs, lows, strict=True))
     return [np.broadcast_to(np.asarray(t, dtype=np.float64), spans)[index] for t in tables]
+
+
+def _check_symbols(config: ArchConfig, exprs: tuple[sympy.Expr, ...], args: tuple[sympy.Symbol, ...]) -> None:
+    """Refuse a config whose fields hold symbols that are not swept (they would have no value)."""
+    free = set().union(*(e.free_symbols for e in exprs)) - set(args)
+    if not free:
+        return
+    for name in config.field_names():
+        value = getattr(config, name)
+        symbols = set().union(*(sympy.sympify(v).free_symbols for v in (value if isinstance(value, tuple)
+                                                                         else (value,))
+                                if isinstance(v, sympy.Basic)))
+        if symbols & free:
+            raise InvalidConfigError(name, value, "is symbolic: give it a number, or an array of numbers to sweep it")
+    raise InvalidConfigError("batch", sorted(map(str, free)), "is symbolic: give it a number or an array")
 
 
 def sweep(model: str | ArchConfig, *, batch: Any = 1, metrics: tuple[str, ...] | list[str] | None = None,
@@ -308,6 +311,10 @@ def sweep(model: str | ArchConfig, *, batch: Any = 1, metrics: tuple[str, ...] |
     args = tuple(symbols.values())
     inputs = [arrays[f].astype(np.float64) for f in symbols]
     exprs = _expressions(sym_config, tuple(names), sym_batch, convention)
+    _check_symbols(sym_config, exprs, args)
+    # the config's rules (divisibility, window sizes, ...) at every point, vectorised
+    check_arrays(cost_of(sym_config, sym_batch, convention, False).conditions, args, inputs,
+                 values_checked=True)  # _as_sizes checked every value: positive, integer-valued
     out: dict[str, np.ndarray] = {}
     function = compiled(exprs, args)
     results = _tabulated(function, inputs)

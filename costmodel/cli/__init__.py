@@ -13,8 +13,10 @@
 MODEL is a preset (``costmodel count resnet50``) or a family (``vit``, ``resnet``,
 ``convnext``, ``convnet``) whose fields are set with ``--set``. Human output is tables
 with a unit on every number; ``--json`` prints one JSON document and nothing else on
-stdout. Every error is one line ``costmodel: error: ...`` on stderr, with exit status 2;
-``COSTMODEL_DEBUG=1`` shows the traceback of an internal error instead.
+stdout. Exit status (docs/cli.md): 0 = the answer was computed; 1 = computed, and
+something failed (a validation record, a budget nothing fits, a fit found nothing, a curve
+with no fit); 2 = bad input, as one line ``costmodel: error: ...`` on stderr naming the
+field and the value. ``COSTMODEL_DEBUG=1`` shows the traceback of an internal error instead.
 """
 
 from __future__ import annotations

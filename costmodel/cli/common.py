@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError, describe
 
 if TYPE_CHECKING:  # the command line imports SymPy, pint and the models only when a command needs them
     from costmodel.cost.value import Cost
@@ -196,9 +196,16 @@ def apply_settings(config: ArchConfig | None, config_cls: type[ArchConfig], sett
             raise InvalidConfigError("--set", item, "must look like FIELD=VALUE, e.g. --set layers=2,2,2,2")
         changes[field] = _parse_setting(config_cls, item, field, text)
     joined = " ".join(settings)
-    if config is None:
-        return checked("--set", joined, lambda: config_cls(**changes))
-    return checked("--set", joined, lambda: config.replace(**changes)) if changes else config
+    texts = {item.partition("=")[0].strip(): item.partition("=")[2].strip() for item in settings}
+    try:
+        if config is None:
+            return checked("--set", joined, lambda: config_cls(**changes))
+        return checked("--set", joined, lambda: config.replace(**changes)) if changes else config
+    except InvalidConfigError as exc:  # quote the value as the user typed it when the parsed one reads otherwise
+        typed = texts.get(str(exc.field))
+        if typed is None or typed in describe(exc.value):
+            raise
+        raise InvalidConfigError(str(exc.field), typed, exc.reason) from None
 
 
 def _parse_setting(config_cls: type[ArchConfig], item: str, field: str, text: str) -> Any:

@@ -114,6 +114,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if parse_range(args.range)[1] == sympy.oo:
         raise InvalidConfigError("--range", args.range, "compare needs a finite MAX for its table "
                                  "(use 'costmodel crossover' to search up to inf)")
+    if args.plot is not None and not args.plot.strip():
+        raise InvalidConfigError("--plot", args.plot, "must be a file path ending in .png or .svg")
     result = run_compare(args)
     names = result.names
     grid = result.grid(args.points)
@@ -134,7 +136,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print()
         for line in crossover_lines(result):
             print(line)
-    if args.plot:
+    if args.plot is not None:
         from costmodel.plot import plot_comparison
 
         try:

@@ -171,15 +171,23 @@ def _measured_targets(data: dict[str, Any]) -> list[str]:
 
 
 def cmd_converge(args: argparse.Namespace) -> int:
-    """Refit every curve of the results file and print the fits (or ``--json``)."""
+    """Refit every curve of the results file and print the fits (or ``--json``).
+
+    Exit status 0 when every curve was fitted, 1 when some could not be, 2 (an error
+    naming the file) when none could.
+    """
     data = load_results(args.results)
+    rows = fit_curves(data, confidence=args.confidence, tolerance=args.tolerance, min_loss=args.min_loss)
+    failed = [r for r in rows if "error" in r]
+    if len(failed) == len(rows):
+        raise InvalidConfigError("results", args.results, f"no curve could be fitted ({len(rows)} tried; "
+                                                           f"first: {failed[0]['error']})")
     if args.json:
-        rows = fit_curves(data, confidence=args.confidence, tolerance=args.tolerance, min_loss=args.min_loss)
         print_json({"confidence": args.confidence, "tolerance": args.tolerance, "fits": rows,
                     "summary": summarize_rows(rows)})
-        return 0
-    print_report(data, confidence=args.confidence, tolerance=args.tolerance, min_loss=args.min_loss)
-    return 0
+    else:
+        print_report(data, confidence=args.confidence, tolerance=args.tolerance, min_loss=args.min_loss)
+    return 1 if failed else 0
 
 
 __all__ = ["register", "cmd_converge", "load_results", "fit_curves", "summarize_rows", "format_report",

@@ -2,7 +2,8 @@
 
 Prints the largest batch (or, with ``--over image_size``, the largest square image side
 at ``--batch``) whose training step fits the memory budget, with the memory it uses and
-what one more would need. When nothing fits it says so and exits with status 1.
+what one more would need. When nothing fits, or the answer is beyond the search bound
+(10**30; ``exceeds`` holds the bound and ``value`` is null), it says so and exits with status 1.
 
 JSON keys: ``field``, ``value`` (images or px), ``fits``, ``memory_bytes``,
 ``budget_bytes``, ``next_value``, ``next_memory_bytes``, ``smallest``,
@@ -26,6 +27,7 @@ from costmodel.cli.common import (
     show_exact,
     show_quantity,
 )
+from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel fit vit_l_16 --memory 80GiB --optimizer adamw --dtype bfloat16",
             "costmodel fit vit_b_16 --memory 24GB --over image_size --batch 8 --checkpoint",
@@ -54,7 +56,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from costmodel.memory.footprint import get_optimizer, training_memory
 
     config = resolve_model(args.model, args.set or [])
-    budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
+    try:
+        budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
+    except InvalidConfigError as exc:  # name the option as typed
+        raise InvalidConfigError("--memory", args.memory, exc.reason) from None
     get_optimizer(args.optimizer), get_precision(args.dtype)  # name errors first
     options = dict(optimizer=args.optimizer, dtype=args.dtype, checkpoint=args.checkpoint)
     if args.over == "batch":
@@ -71,7 +76,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         out = {"model": args.model, "field": result.field, "value": result.value, "fits": result.fits,
                "memory_bytes": result.memory, "budget_bytes": result.budget, "next_value": result.next_value,
                "next_memory_bytes": result.next_memory, "smallest": result.smallest,
-               "smallest_memory_bytes": result.smallest_memory, "step": result.step,
+               "smallest_memory_bytes": result.smallest_memory, "step": result.step, "exceeds": result.exceeds,
                "batch": at["batch"] if at else (None if args.over == "batch" else args.batch), **options}
         if detail is not None:
             out["at_peak"] = detail.at_peak

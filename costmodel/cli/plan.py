@@ -58,7 +58,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     if args.device_file:
         checked("--device-file", args.device_file, lambda: load_device_file(args.device_file))
-    images = checked("--dataset-size", args.dataset_size, lambda: parse_count(args.dataset_size))
+    images = checked("--dataset-size", args.dataset_size,
+                     lambda: parse_count(args.dataset_size, "--dataset-size"))
     result = plan(args.model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
                   dataset_size=images, dtype=args.dtype, optimizer=args.optimizer,
                   strategy=args.strategy, price=_price(args.price), profile_path=args.profile)

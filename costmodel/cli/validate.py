@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from costmodel.cli.common import add_command, images, note, positive_int, print_json, print_table, show_quantity
-from costmodel.core.errors import UnknownPresetError
+from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 
 EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",
             "costmodel validate --memory --models resnet18 --batches 1 8 --optimizers adam",
@@ -50,12 +50,26 @@ def _check_presets(models: Sequence[str]) -> None:
             raise UnknownPresetError("preset", name, PRESETS)
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
-    """Run the FLOP (or memory) validation and print predicted against measured."""
-    from costmodel.models.presets import PRESETS
+def _check_device(device: str) -> None:
+    """Refuse a device this machine does not have (``--device cuda`` without CUDA): bad input, status 2."""
+    if device == "cuda":
+        import torch
 
+        if not torch.cuda.is_available():
+            raise InvalidConfigError("--device", device, "is not available on this machine (torch.cuda.is_available() "
+                                                         "is False)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Run the FLOP (or memory) validation and print predicted against measured.
+
+    Exit status 0 when every record was measured (and, for FLOPs, matched), 1 when one
+    failed (out of memory, an error, a count that differs), 2 for bad input.
+    """
+    _check_device(args.device)
     if args.memory:
         return _validate_memory(args)
+    from costmodel.models.presets import PRESETS
     from costmodel.validation.report import (  # type: ignore[import-not-found,unused-ignore]
         run_validation,
         write_results,
@@ -77,7 +91,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for preset, error in sorted({(r.preset, r.error) for r in records if r.error is not None}):
             print(f"FAILED {preset}: {error}")
     note(f"\nresults written to {path}", to_stderr=args.json)
-    return 0
+    return 0 if records and all(r.ok for r in records) else 1
 
 
 def _validate_memory(args: argparse.Namespace) -> int:
@@ -112,7 +126,7 @@ def _validate_memory(args: argparse.Namespace) -> int:
             if r.error:
                 print(f"{_failure(r)} {r.preset} batch {r.batch} {r.quantity}: {r.error}")
     note(f"\nresults written to {path}", to_stderr=args.json)
-    return 0
+    return 0 if records and all(r.error is None for r in records) else 1
 
 
 def record_dicts(records: Sequence[Any]) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from typing import Any
 import sympy
 
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import Condition, record, size_relation
 
 #: the largest integer size (a side, a width, a depth, a batch)
 MAX_SIZE = 10**30
@@ -153,6 +154,8 @@ def as_size(field: str, value: Any, *, allow_zero: bool = False) -> sympy.Expr |
         raise InvalidConfigError(field, value, "must be integer-valued (declare symbols with integer=True)")
     if value.is_negative or (not allow_zero and (value.is_zero or value.is_nonpositive)):
         raise InvalidConfigError(field, value, "must be positive")
+    record(Condition(field=field, rule="must be >= 0" if allow_zero else "must be a positive integer",
+                     relation=size_relation(value, allow_zero=allow_zero), value=value))
     return value
 
 
@@ -188,12 +191,19 @@ def as_sizes(field: str, value: Any, *, allow_zero: bool = False, min_len: int =
 
 
 def check_divides(field: str, value: Any, divisor: Any, divisor_field: str) -> None:
-    """Fail when ``divisor`` decidably does not divide ``value``."""
+    """Fail when ``divisor`` decidably does not divide ``value``; record the rule when it is undecided.
+
+    A symbolic ``value`` or ``divisor`` makes the rule a validity condition
+    (:func:`costmodel.core.validity.record`), checked wherever the cost is evaluated.
+    """
+    rule = f"must be divisible by {divisor_field}={divisor}"
     remainder = sympy.Mod(sympy.sympify(value), sympy.sympify(divisor))
     if remainder.is_number and remainder != 0:
-        raise InvalidConfigError(field, value, f"must be divisible by {divisor_field}={divisor}")
+        raise InvalidConfigError(field, value, rule)
     if remainder.is_zero is False:
-        raise InvalidConfigError(field, value, f"must be divisible by {divisor_field}={divisor}")
+        raise InvalidConfigError(field, value, rule)
+    if not remainder.is_number and remainder.is_zero is not True:
+        record(Condition(field=field, rule=rule, relation=sympy.Eq(remainder, 0), value=value))
 
 
 def check_choice(field: str, value: Any, choices: tuple[str, ...]) -> str:

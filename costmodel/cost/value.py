@@ -42,7 +42,7 @@ import sympy
 from costmodel import display
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.core.units import Quantity, ureg
-from costmodel.core.validity import Condition, merge
+from costmodel.core.validity import Condition, check, check_arrays, merge, normalise
 from costmodel.cost.trace import EMPTY, Trace
 from costmodel.cost.traffic import EMPTY as NO_TRAFFIC
 from costmodel.cost.traffic import Traffic
@@ -163,7 +163,8 @@ class Cost(display.Displayable):
     def subs(self, mapping: Mapping[Any, Any] | None = None, **sizes: Any) -> Cost:
         """Substitute symbols (by object or by name) everywhere, e.g. ``cost.subs(B=8)``."""
         table = self._resolve(dict(mapping or {}), sizes)
-        return self.map(lambda e: e.subs(table))
+        kept = tuple(c.subs(table) for c in self.conditions if not (c.symbols & set(table)) or c.holds(table) is None)
+        return dataclasses.replace(self.map(lambda e: e.subs(table)), conditions=kept)
 
     def expand(self) -> Cost:
         """Expanded (polynomial-normal-form where possible) expressions."""
@@ -242,10 +243,9 @@ class Cost(display.Displayable):
                 known = ", ".join(sorted(by_name)) or "none"
                 raise InvalidConfigError(name, value, f"this cost has no symbol of that name (it has: {known})")
             mapping[by_name[name]] = value
-        for sym, value in mapping.items():
-            mapping[sym] = _sym(value, str(sym))  # a number or an expression, else a clear error
-            if isinstance(value, (int, sympy.Integer)) and int(value) <= 0 and getattr(sym, "is_positive", False):
-                raise InvalidConfigError(str(sym), value, "must be a positive integer")
+        for sym, value in mapping.items():  # NumPy and Python scalars normalised once, here
+            mapping[sym] = normalise(sym, value)
+        check(self.conditions, mapping)  # the config's rules at this point, named by field
         return mapping
 
     def _all_symbols(self) -> set[sympy.Symbol]:
@@ -273,6 +273,43 @@ class Cost(display.Displayable):
                 raise InvalidConfigError(name, value, "is too large for a float (give integer sizes)")
             values[name] = ureg.Quantity(number, METRIC_UNITS[name])
         return CostValue(**values)
+
+    def lambdify(self, *symbols: Any, metric: str = "forward_flops") -> Any:
+        """A NumPy function of ``symbols`` (objects or names) computing ``metric`` on arrays.
+
+        The returned function checks every validity condition and the symbols' own
+        assumptions on its (broadcast) arguments, vectorised, before computing, and
+        refuses the first invalid point with the error :meth:`evaluate` gives there.
+
+        >>> import numpy as np
+        >>> from costmodel.core.symbols import B
+        >>> Cost(forward_flops=6 * B).lambdify(B)(np.array([1, 2]))
+        array([ 6, 12])
+        """
+        if metric not in METRIC_UNITS and metric != "training_flops":
+            raise UnknownPresetError("metric", metric, (*METRIC_UNITS, "training_flops"))
+        by_name = {s.name: s for s in self._all_symbols()}
+        args = tuple(by_name[s] if isinstance(s, str) and s in by_name else s for s in symbols)
+        for s in args:
+            if not isinstance(s, sympy.Symbol):
+                known = ", ".join(sorted(by_name))
+                raise InvalidConfigError("symbols", s, f"is not a symbol of this cost (it has: {known})")
+        expr = getattr(self, metric)
+        missing = expr.free_symbols - set(args)
+        if missing:
+            names = ", ".join(sorted(str(m) for m in missing))
+            raise InvalidConfigError(metric, expr, f"needs values for {names}: pass them as arguments")
+        compiled = sympy.lambdify(args, expr, modules="numpy")
+        conditions = self.conditions
+
+        def function(*arrays: Any) -> Any:
+            if len(arrays) != len(args):
+                names = ", ".join(map(str, args))
+                raise InvalidConfigError("arguments", len(arrays), f"expected {len(args)} ({names})")
+            check_arrays(conditions, args, arrays)
+            return compiled(*arrays)
+
+        return function
 
     # -- display (costmodel.display) ---------------------------------------------------
     def _display_tables(self) -> tuple[display.Table, ...]:

@@ -30,6 +30,7 @@ Examples
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError
+from costmodel.core.quantities import parse_quantity
 from costmodel.core.units import Quantity, ureg
 
 #: canonical compute dtypes, and the spellings accepted for them
@@ -71,17 +73,25 @@ def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
     (``"80 GB"``, ``"3.35 TB/s"``).
     """
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InvalidConfigError(field_name, value, f"must be a finite quantity with a unit, e.g. '80 {unit}'")
         raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{value} {unit}'")
     try:
-        q = ureg.Quantity(value) if isinstance(value, str) else value
-    except Exception as exc:  # pint raises several unrelated exception types
-        raise InvalidConfigError(field_name, value, f"cannot be parsed as a quantity in {unit}") from exc
+        q = parse_quantity(field_name, value) if isinstance(value, str) else value  # the safe parser: no arithmetic
+    except InvalidConfigError as exc:
+        raise InvalidConfigError(field_name, value, f"cannot be parsed as a quantity in {unit}: {exc.reason}") from None
     if isinstance(q, ureg.Quantity) and q.unitless:
         raise InvalidConfigError(field_name, value, f"needs a unit, e.g. '{q.magnitude} {unit}'")
     if not isinstance(q, ureg.Quantity) or not q.is_compatible_with(unit):
         raise InvalidConfigError(field_name, value, f"must be a quantity in {unit}")
     if "byte" in unit and not _BYTE_UNIT.search(f"{q.units:D}"):
         raise InvalidConfigError(field_name, value, f"must name a byte unit, e.g. '80 GB' or '3.35 TB/s' ({unit})")
+    try:
+        finite = math.isfinite(float(q.magnitude))
+    except (TypeError, ValueError, OverflowError):
+        finite = False
+    if not finite:
+        raise InvalidConfigError(field_name, value, "must be a finite number with a unit")
     if not q.magnitude > 0:
         raise InvalidConfigError(field_name, value, "must be positive")
     return q
@@ -321,6 +331,9 @@ def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
         raise InvalidConfigError(f"devices.{name}", fields, f"in {path}: must be a table of fields")
     try:
         return device_from_dict(str(name), fields)
+    except InvalidConfigError as exc:  # name the file and the entry's field
+        where = exc.field if str(exc.field).startswith("devices.") else f"devices.{name}.{exc.field}"
+        raise InvalidConfigError(where, exc.value, f"{exc.reason} (in {path})") from None
     except CostModelError:
         raise
     except (TypeError, ValueError, AttributeError) as exc:  # e.g. aliases = 3, sources = [1]

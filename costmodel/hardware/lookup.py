@@ -128,9 +128,21 @@ def profile_for(device: str | DeviceSpec, dtype: str = "fp32", path: str | Path 
     ``"cpu"`` has no datasheet: without a calibration it is a :class:`ProfileNotFoundError`
     telling the user to run ``costmodel calibrate``.
     """
-    if path is not None:
-        return load_profile(path=path)
     name = device.name if isinstance(device, DeviceSpec) else str(device).strip().lower()
+    if path is not None:
+        profile = load_profile(path=path)
+        names, wanted = {name}, name
+        if name != CPU:
+            try:
+                spec = datasheet_device(device)
+                names |= {spec.name.lower(), *spec.aliases}
+                wanted = spec.name
+            except CostModelError:  # a device only its profile knows (an unlisted GPU calibrated as "cuda")
+                pass
+        if profile.device.strip().lower() not in names:
+            raise ResultsFileError(path, f"is a profile of device {profile.device!r}, not of the device asked for "
+                                         f"({wanted!r}); calibrate that device or drop --profile")
+        return profile
     if name == CPU:
         return load_profile(CPU, dtype)
     spec = datasheet_device(device)

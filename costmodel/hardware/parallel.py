@@ -33,6 +33,7 @@ with ``beta`` the one-direction link bandwidth.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -181,7 +182,7 @@ def communication_seconds(grad_bytes: float, gpus: int, link_bandwidth: float, s
 
 # -- price -----------------------------------------------------------------------------
 _SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}
-_PRICE = re.compile(r"""^\s*(?P<sym>[$€£¥])?\s*(?P<amount>\d+(?:\.\d*)?|\.\d+)\s*(?P<code>[A-Za-z]{3})?\s*
+_PRICE = re.compile(r"""^\s*(?P<sym>[$€£¥])?\s*(?P<amount>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<code>[A-Za-z]{3})?\s*
                         (?:/\s*(?:gpu[-_ ]?)?(?:h|hr|hour)\b)?\s*$""", re.VERBOSE | re.IGNORECASE)
 
 
@@ -195,8 +196,8 @@ class Price:
     def __post_init__(self) -> None:
         if not isinstance(self.currency, str) or not re.fullmatch(r"[A-Z]{3}", self.currency):
             raise InvalidConfigError("currency", self.currency, "must be a three-letter ISO 4217 code such as USD")
-        if not self.amount >= 0:
-            raise InvalidConfigError("price", self.amount, "must be >= 0")
+        if not (math.isfinite(self.amount) and self.amount >= 0):
+            raise InvalidConfigError("price", self.amount, "must be a finite amount >= 0")
 
     def __str__(self) -> str:
         return f"{self.amount:g} {self.currency}/GPU-hour"
@@ -215,7 +216,10 @@ def parse_price(text: str | Price) -> Price:
         raise InvalidConfigError("price", text, "needs a currency, e.g. '2.50 USD/h' or '$2.50'")
     if match["sym"] and match["code"] and _SYMBOLS[match["sym"]] != currency:
         raise InvalidConfigError("price", text, f"has two different currencies ({match['sym']} and {currency})")
-    return Price(amount=float(match["amount"]), currency=currency)
+    amount = float(match["amount"])
+    if not math.isfinite(amount):
+        raise InvalidConfigError("price", text, "must be a finite amount per GPU-hour")
+    return Price(amount=amount, currency=currency)
 
 
 def gpu_hours(train_seconds: float, gpus: int) -> float:

@@ -60,10 +60,14 @@ def parse_count(text: Any, field_name: str = "dataset_size") -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         value: float = text
     else:
-        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?\d+)?)\s*([kKMGB]?)\s*", str(text))
+        # no overlapping repeats (``[0-9]*\.?[0-9]+`` backtracked quadratically on long digit strings)
+        match = re.fullmatch(r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)\s*([kKMGB]?)\s*",
+                             str(text)) if len(str(text)) <= 200 else None
         if not match:
             raise InvalidConfigError(field_name, text, "must be a count such as 1281167, 1.28M or 50k")
         value = float(match[1]) * _SUFFIX[match[2]]
+    if not math.isfinite(value) or value > 1e30:
+        raise InvalidConfigError(field_name, text, "is too large a count (at most 1e30)")
     if value != int(value) or value <= 0:
         raise InvalidConfigError(field_name, text, "must be a positive whole number")
     return int(value)
@@ -74,7 +78,10 @@ def _precision(dtype: str) -> Any:
     from costmodel.cost.precision import get_precision
 
     name = canonical_dtype(dtype)
-    return get_precision({"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}[name])
+    table = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+    if name not in table:
+        raise InvalidConfigError("dtype", dtype, f"has no memory and traffic model (one of {', '.join(table)})")
+    return get_precision(table[name])
 
 
 def model_ops(config: Any, *, batch: int, dtype: str = "fp32") -> list[Op]:

@@ -108,6 +108,8 @@ class Rate:
             value = float(getattr(self, name))
             if not value > 0:
                 raise InvalidConfigError(name, value, "an achievable rate must be positive")
+            if name == "bandwidth" and not math.isfinite(value):  # flops may be inf: a kind that is all traffic
+                raise InvalidConfigError(name, value, "an achievable bandwidth must be finite")
             object.__setattr__(self, name, value)
         for name in ("flops_curve", "bandwidth_curve"):
             points = tuple(sorted((float(q), float(r)) for q, r in getattr(self, name)))
@@ -198,8 +200,17 @@ class DeviceProfile:
                     raise InvalidConfigError(f"rates.{kind}", direction, "direction must be forward or backward")
                 rates[kind][direction] = rate if isinstance(rate, Rate) else Rate(**rate)
         object.__setattr__(self, "rates", rates)
-        if self.overhead_s < 0:
-            raise InvalidConfigError("overhead_s", self.overhead_s, "must be >= 0")
+        if isinstance(self.overhead_s, bool) or not isinstance(self.overhead_s, (int, float)) \
+                or not (math.isfinite(self.overhead_s) and self.overhead_s >= 0):
+            raise InvalidConfigError("overhead_s", self.overhead_s, "must be a finite number of seconds >= 0")
+        for name in ("memory", "memory_bandwidth", "peak_flops"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not (math.isfinite(value) and value > 0)):
+                raise InvalidConfigError(name, value, "must be a finite positive number (or absent)")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or self.threads <= 0):
+            raise InvalidConfigError("threads", self.threads, "must be a positive integer (or absent)")
         if self.clock not in ("wall", "cpu"):
             raise InvalidConfigError("clock", self.clock, "must be 'wall' or 'cpu'")
         object.__setattr__(self, "measurements", tuple(self.measurements))
@@ -243,10 +254,7 @@ class DeviceProfile:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DeviceProfile:
         try:
-            rates = {k: {d: Rate(flops=_inf(r["flops"]), bandwidth=r["bandwidth"],
-                                 flops_curve=tuple(map(tuple, r.get("flops_curve", ()))),
-                                 bandwidth_curve=tuple(map(tuple, r.get("bandwidth_curve", ()))))
-                         for d, r in v.items()}
+            rates = {k: {d: _rate_from_json(f"rates.{k}.{d}", r) for d, r in v.items()}
                      for k, v in data["rates"].items()}
             return cls(device=data["device"], dtype=data.get("dtype", "fp32"), rates=rates,
                        overhead_s=float(data.get("overhead_s", 0.0)), source=data.get("source", ""),
@@ -255,6 +263,16 @@ class DeviceProfile:
                        created=data.get("created", ""), measurements=tuple(data.get("measurements", ())))
         except (KeyError, TypeError, AttributeError) as exc:
             raise InvalidConfigError("profile", "JSON", f"has an unexpected shape: {exc}") from exc
+
+
+def _rate_from_json(where: str, r: Mapping[str, Any]) -> Rate:
+    """One rate of a profile file; a bad value is an error naming its place (``rates.matmul.forward.bandwidth``)."""
+    try:
+        return Rate(flops=_inf(r["flops"]), bandwidth=r["bandwidth"],
+                    flops_curve=tuple(map(tuple, r.get("flops_curve", ()))),
+                    bandwidth_curve=tuple(map(tuple, r.get("bandwidth_curve", ()))))
+    except InvalidConfigError as exc:
+        raise InvalidConfigError(f"{where}.{exc.field}", exc.value, exc.reason) from None
 
 
 def _rate_json(rate: Rate) -> dict[str, Any]:

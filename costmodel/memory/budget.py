@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,36 +31,44 @@ from typing import Any
 import sympy
 
 from costmodel import display
+from costmodel.core.checks import MAX_SIZE
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.quantities import parse_quantity
 from costmodel.core.symbols import B, R
-from costmodel.core.units import Quantity, ureg
 from costmodel.memory.footprint import TrainingMemory, training_memory
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.base import ArchConfig
 
-#: the batch tried at most (2**31 images): beyond it a budget is taken as unlimited
-MAX_BATCH = 2**31
+#: the bound of every search (10**30, the largest size a config takes): an answer beyond it is
+#: reported as "more than MAX_SEARCH", never as MAX_SEARCH itself
+MAX_SEARCH = MAX_SIZE
+#: kept for compatibility: the largest batch searched (now the same bound as every search)
+MAX_BATCH = MAX_SEARCH
 
 
 def parse_budget(text: Any) -> int:
-    """A memory budget in bytes from text with a unit, as pint parses it (``"80GiB"``, ``"1.5 TB"``).
+    """A memory budget in bytes from text with a unit (``"80GiB"``, ``"1.5 TB"``), by the safe parser.
 
-    A number without a unit, a unit that is not an amount of memory, and a budget that is
-    not positive are errors naming the value.
+    :func:`costmodel.core.quantities.parse_quantity` accepts numbers, units, ``*`` and
+    ``/`` only (``"9**9**9 B"`` is refused at once). A number without a unit, a unit that
+    is not an amount of memory, and a budget that is not positive are errors naming the value.
     """
     if isinstance(text, int) and not isinstance(text, bool):
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
     try:
-        quantity: Quantity = ureg.Quantity(str(text).strip())
-    except Exception as exc:  # pint raises several kinds for unparseable text
-        raise InvalidConfigError("memory", text, "is not a memory size (e.g. 80GiB, 16 GB, 512MiB)") from exc
-    if not isinstance(quantity, ureg.Quantity) or quantity.unitless:
+        quantity = parse_quantity("memory", text if isinstance(text, str) else str(text))
+    except InvalidConfigError as exc:
+        raise InvalidConfigError("memory", text, f"is not a memory size (e.g. 80GiB, 16 GB, 512MiB): "
+                                                 f"{exc.reason}") from None
+    if quantity.unitless:
         raise InvalidConfigError("memory", text, "needs a unit, e.g. 80GiB or 16GB")
     if not quantity.check("[information]"):  # costmodel.core.units gives bytes their own dimension
         raise InvalidConfigError("memory", text, f"is in {quantity.units}, not an amount of memory (bytes)")
     value = quantity.to("byte").magnitude
     if not value > 0:
         raise InvalidConfigError("memory", text, "must be positive")
+    if not value >= 1:
+        raise InvalidConfigError("memory", text, "is less than one byte")
     return int(value)
 
 
@@ -97,6 +106,7 @@ class Fit(display.Displayable):
     smallest_memory: int
     budget: int
     step: int
+    exceeds: int | None = None
 
     @property
     def fits(self) -> bool:
@@ -104,6 +114,9 @@ class Fit(display.Displayable):
 
     def message(self) -> str:
         """One sentence for the command line."""
+        if self.exceeds is not None:
+            return (f"the largest {self.field} that fits {_gib(self.budget)} is more than {self.exceeds:,} "
+                    f"(the search bound): {self.exceeds:,} needs only {_gib(self.smallest_memory)}")
         if self.value is None:
             return (f"nothing fits: {self.field} {self.smallest} already needs {_gib(self.smallest_memory)} "
                     f"({self.smallest_memory:,} bytes), more than the budget of {_gib(self.budget)} "
@@ -114,7 +127,9 @@ class Fit(display.Displayable):
 
     def _display_tables(self) -> tuple[display.Table, ...]:
         budget = display.format_value(self.budget, "byte")
-        rows = [display.row(f"largest {self.field}", "none fits" if self.value is None else self.value)]
+        shown = (f"more than {self.exceeds}" if self.exceeds is not None
+                 else "none fits" if self.value is None else self.value)
+        rows = [display.row(f"largest {self.field}", shown)]
         if self.value is not None:
             rows.append(display.row(f"peak at {self.value}", self.memory, "byte"))
         rows += [display.row(f"peak at {self.next_value}", self.next_memory, "byte"),
@@ -141,34 +156,55 @@ def _solve(candidates: list[sympy.Expr], symbol: sympy.Symbol, budget: int, step
     return int(math.floor(bound / step)) * step if bound >= step else 0
 
 
+class _Exceeds(Exception):
+    """The search passed its bound: every value up to it fits."""
+
+
 def _search(memory_at: Callable[[int], int], budget: int, step: int, guess: int | None, limit: int) -> int | None:
     """Largest multiple ``v`` of ``step`` with ``memory_at(v) <= budget`` (memory grows with ``v``).
 
-    Starts from the ``guess`` solved from the closed forms and corrects it with exact
-    evaluations (normally two: the guess fits, one step more does not).
+    Starts from the ``guess`` solved from the closed forms, brackets the answer by halving
+    (the guess was too high) or doubling (too low) with no cap but ``limit``, then bisects;
+    exact evaluations throughout (normally two: the guess fits, one step more does not).
+    None when even ``step`` does not fit; :class:`_Exceeds` when ``limit`` still fits.
     """
     if memory_at(step) > budget:
         return None
-    low = max(step, min(guess or step, limit) // step * step)
+    top = limit // step * step
+    low = max(step, min(guess or step, top) // step * step)
     while low > step and memory_at(low) > budget:  # the guess was too high
         low = max(step, low // 2 // step * step)
     high = low + step
-    while high <= limit and memory_at(high) <= budget:  # too low: gallop up
-        low, high = high, (2 * high) // step * step
+    while memory_at(high) <= budget:  # too low: double until it does not fit
+        if high >= top:
+            raise _Exceeds
+        low, high = high, min(top, (2 * high) // step * step)
     while high - low > step:  # low fits, high does not
         mid = (low + high) // 2 // step * step
         low, high = (mid, high) if memory_at(mid) <= budget else (low, mid)
     return low
 
 
+def _found(field: str, search: Callable[[], int | None], peak_at: Callable[[int], int], budget: int, step: int,
+           limit: int) -> Fit:
+    try:
+        value = search()
+    except _Exceeds:
+        top = limit // step * step
+        return Fit(field=field, value=None, memory=None, next_value=top + step, next_memory=0, smallest=top,
+                   smallest_memory=peak_at(top), budget=budget, step=step, exceeds=top)
+    return _fit(field, value, peak_at, budget, step)
+
+
 def largest_batch(config: ArchConfig, budget: int, *, optimizer: str = "adam", dtype: str = "float32",
                   checkpoint: bool = False) -> Fit:
     """The largest batch whose training step fits ``budget`` bytes (see the module docstring)."""
     budget = _budget(budget)
+    _numeric(config)
     memory = training_memory(config, batch=B, optimizer=optimizer, dtype=dtype, checkpoint=checkpoint)
     peak_at = _evaluator(memory, B)
     guess = _solve(_candidates(memory), B, budget, 1)
-    return _fit("batch", _search(peak_at, budget, 1, guess, MAX_BATCH), peak_at, budget, 1)
+    return _found("batch", lambda: _search(peak_at, budget, 1, guess, MAX_SEARCH), peak_at, budget, 1, MAX_SEARCH)
 
 
 def resolution_step(config: ArchConfig) -> int:
@@ -187,10 +223,14 @@ def resolution_step(config: ArchConfig) -> int:
 
 
 def largest_resolution(config: ArchConfig, budget: int, *, batch: int = 1, optimizer: str = "adam",
-                       dtype: str = "float32", checkpoint: bool = False, limit: int = 2**16) -> Fit:
+                       dtype: str = "float32", checkpoint: bool = False, limit: int = MAX_SEARCH) -> Fit:
     """The largest square image side ``R`` (a multiple of :func:`resolution_step`) whose training step
-    at ``batch`` fits ``budget`` bytes; the answer's memory is that of the integer config itself."""
+    at ``batch`` fits ``budget`` bytes; the answer's memory is that of the integer config itself.
+
+    No cap below ``limit`` (default 10**30): an answer beyond it is reported as such
+    (:attr:`Fit.exceeds`), never as ``limit``."""
     budget = _budget(budget)
+    _numeric(config, searched="image_size")
     step = resolution_step(config)
     symbolic = training_memory(config.replace(image_size=R), batch=batch, optimizer=optimizer, dtype=dtype,
                                checkpoint=checkpoint, divisible=True)
@@ -204,7 +244,23 @@ def largest_resolution(config: ArchConfig, budget: int, *, batch: int = 1, optim
         except InvalidConfigError:  # too small for the network's windows: treat as not fitting
             return budget + 1 if side <= step else 0
 
-    return _fit("image_size", _search(peak_at, budget, step, guess, limit), peak_at, budget, step)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not step <= limit <= MAX_SEARCH:
+        raise InvalidConfigError("limit", limit, f"must be an integer between {step} and 10**30")
+    return _found("image_size", lambda: _search(peak_at, budget, step, guess, limit), peak_at, budget, step, limit)
+
+
+def _numeric(config: ArchConfig, searched: str = "") -> None:
+    """Refuse a config with a symbolic size: a search needs every other size to be a number."""
+    if not isinstance(config, ArchConfig):
+        raise InvalidConfigError("config", config, "must be a model config (ViTConfig, ResNetConfig, ...)")
+    for name in config.field_names():
+        value = getattr(config, name)
+        if name == searched:
+            continue
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, sympy.Basic) and v.free_symbols:
+                raise InvalidConfigError(name, value, "must be a number to search a memory budget "
+                                                      "(symbolic sizes have no single footprint)")
 
 
 def _budget(budget: Any) -> int:
@@ -212,9 +268,10 @@ def _budget(budget: Any) -> int:
 
 
 def _positive(budget: Any) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+    """A budget in bytes: any integer type (NumPy's too), positive."""
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Integral) or budget <= 0:
         raise InvalidConfigError("memory", budget, "must be a positive number of bytes (or text with a unit)")
-    return budget
+    return int(budget)
 
 
 def _candidates(memory: TrainingMemory) -> list[sympy.Expr]:
@@ -241,4 +298,4 @@ def _fit(field: str, value: int | None, peak_at: Callable[[int], int], budget: i
                budget=budget, step=step)
 
 
-__all__ = ["parse_budget", "largest_batch", "largest_resolution", "resolution_step", "Fit", "MAX_BATCH"]
+__all__ = ["parse_budget", "largest_batch", "largest_resolution", "resolution_step", "Fit", "MAX_BATCH", "MAX_SEARCH"]

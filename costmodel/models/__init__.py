@@ -12,6 +12,7 @@ from typing import Any
 from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B
+from costmodel.core.validity import collecting
 from costmodel.cost.value import Cost
 from costmodel.models import convnet, convnext, resnet, vit
 from costmodel.models.base import ArchConfig
@@ -59,7 +60,6 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     if family is None:
         known = ", ".join(c.__name__ for c in _FAMILY_MODULES)
         raise InvalidConfigError("config", type(config).__name__, f"is not a model config (known: {known})")
-    batch = as_size("batch", batch)
     if not isinstance(convention, (str, Convention)):
         raise InvalidConfigError("convention", convention, "must be a convention name: flop_counter or full")
     if not isinstance(divisible, bool):
@@ -74,9 +74,11 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
             raise InvalidConfigError("precision", precision, f"the {config.family} family has no memory model "
                                                              f"(vit, resnet, convnext and convnet have)")
         extra["precision"] = get_precision(precision)
-    total: Cost = family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible,
-                              **extra)
-    return total
+    with collecting() as found:  # the rules of symbolic sizes the builders could not decide
+        batch = as_size("batch", batch)
+        total: Cost = family.cost(config, batch=batch, convention=get_convention(convention), divisible=divisible,
+                                  **extra)
+    return total.with_conditions(*config.conditions(), *found)
 
 
 __all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]

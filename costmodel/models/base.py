@@ -22,6 +22,7 @@ import sympy
 
 from costmodel.core.checks import MAX_SIZE, MAX_SYMBOLIC_STAGES, as_size, as_sizes, check_choice, check_expression
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import Condition, collecting
 
 
 def size_field(default: Any = dataclasses.MISSING, *, allow_zero: bool = False) -> Any:
@@ -113,12 +114,37 @@ class ArchConfig:
     * a ratio (``mlp_ratio``) is a positive rational between ``10**-30`` and ``10**30``.
 
     Anything else is an :class:`~costmodel.core.errors.InvalidConfigError` naming the field.
+
+    Rules of symbolic fields (validity conditions, :mod:`costmodel.core.validity`): a
+    check that cannot decide a rule for a symbolic value records it, and
+    :meth:`conditions` returns those rules, which :func:`costmodel.models.cost` attaches
+    to the cost. A family gets this for free when its ``_check`` uses the shared checks
+    (``as_size``, ``check_divides``) or :func:`costmodel.core.validity.require` for a rule
+    of its own (``require(field, value, rule, relation)``: refused now when decidably
+    false, a condition when undecided); a rule that raises by hand is not seen.
     """
 
     #: family name used by the CLI and the preset table (``"vit"``, ``"resnet"``, ...).
     family: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
+        self._validate()
+
+    def conditions(self) -> tuple[Condition, ...]:
+        """The rules this config's symbolic fields must satisfy (empty for an integer config).
+
+        >>> import sympy
+        >>> from costmodel.models import ViTConfig
+        >>> for c in ViTConfig(width=sympy.Symbol("d", positive=True, integer=True)).conditions():
+        ...     print(c.field, c.rule)
+        width must be a positive integer
+        width must be divisible by heads=12
+        """
+        with collecting() as found:
+            self._validate()
+        return tuple(found)
+
+    def _validate(self) -> None:
         for f in dataclasses.fields(self):
             kind = f.metadata.get("kind")
             value = getattr(self, f.name)
@@ -198,6 +224,8 @@ class ArchConfig:
                     raise ValueError
                 return lowered in ("true", "1", "yes")
             if kind == "ratio":
+                if not _ASCII_NUMBER.fullmatch(text):  # Fraction() would take other scripts' digits
+                    raise ValueError(text)
                 return Fraction(text)
             if kind == "sizes":
                 return tuple(_parse_size(part) for part in text.split(","))
@@ -206,6 +234,10 @@ class ArchConfig:
             return _parse_size(text)
         except (ValueError, ZeroDivisionError) as exc:
             raise InvalidConfigError(name, text, f"cannot be parsed as a {kind} value") from exc
+
+
+_ASCII_INTEGER = re.compile(r"-?[0-9]+")
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?(?:/[0-9]+)?")
 
 
 def _parse_image(text: str) -> Any:
@@ -218,7 +250,7 @@ def _parse_image(text: str) -> Any:
 
 def _parse_size(text: str) -> Any:
     text = text.strip()
-    if text.lstrip("-").isdigit():
+    if _ASCII_INTEGER.fullmatch(text):  # the digits 0-9 only, as --batch takes them (not '٣')
         return int(text)
     if text.isidentifier():
         return sympy.Symbol(text, positive=True, integer=True)

@@ -25,6 +25,7 @@ import sympy
 
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.trace import residual
 from costmodel.cost.value import Cost
@@ -73,15 +74,13 @@ class ConvNeXtConfig(ArchConfig):
         if len(self.dims) != len(self.depths):
             raise InvalidConfigError("depths", self.depths,
                                      f"must have as many stages as dims={self.dims}")
-        if isinstance(self.kernel_size, int) and self.kernel_size % 2 == 0:
-            raise InvalidConfigError("kernel_size", self.kernel_size,
-                                     "must be odd (padding (k - 1) / 2 keeps the feature map size)")
+        require("kernel_size", self.kernel_size, "must be odd (padding (k - 1) / 2 keeps the feature map size)",
+                sympy.Eq(sympy.Mod(self.kernel_size, 2), 1))
         for side in self.image_hw:
-            if isinstance(side, int) and side < self.min_image_side:
-                raise InvalidConfigError(
-                    "image_size", self.image_size,
+            require("image_size", side if isinstance(side, sympy.Basic) else self.image_size,
                     f"is too small: {self.stages} stages need at least {self.min_image_side} px per side "
-                    f"(stem stride {STEM_STRIDE}, then {self.stages - 1} stride-{DOWNSAMPLE_STRIDE} downsamplings)")
+                    f"(stem stride {STEM_STRIDE}, then {self.stages - 1} stride-{DOWNSAMPLE_STRIDE} downsamplings)",
+                    sympy.Ge(side, self.min_image_side))
 
     @property
     def stages(self) -> int:

@@ -21,7 +21,7 @@ import sympy
 
 from costmodel.core.checks import check_divides
 from costmodel.core.conventions import Convention
-from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.trace import residual
 from costmodel.cost.traffic import F32, Traffic
@@ -86,9 +86,8 @@ class ViTConfig(ArchConfig):
         for side in self.image_hw:
             check_divides("image_size", side, self.patch_size, "patch_size")
         hidden = sympy.sympify(self.mlp_ratio) * self.width
-        if hidden.is_number and not hidden.is_integer:
-            raise InvalidConfigError("mlp_ratio", self.mlp_ratio,
-                                     f"mlp_ratio * width = {hidden} must be an integer")
+        require("mlp_ratio", self.mlp_ratio, f"mlp_ratio * width = {hidden} must be an integer",
+                sympy.Eq(sympy.Mod(hidden, 1), 0))
 
     @property
     def grid(self) -> tuple[Any, Any]:

@@ -19,6 +19,7 @@ import sympy
 from costmodel.core.checks import as_size, check_divides
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.cost.trace import Trace
 from costmodel.cost.traffic import F32, Traffic
@@ -66,8 +67,12 @@ def conv_out_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dil
                                                   f"stride {stride}, padding {padding}, dilation {dilation}")
         return out
     if divisible and all(isinstance(v, int) for v in (stride, c)):
-        return sympy.sympify(size) / stride + c // stride + 1
-    return sympy.floor((sympy.sympify(size) + c) / stride) + 1
+        out = sympy.sympify(size) / stride + c // stride + 1
+    else:
+        out = sympy.floor((sympy.sympify(size) + c) / stride) + 1
+    require(field, size, f"is too small for a window of kernel {kernel}, stride {stride}, padding {padding}, "
+                         f"dilation {dilation}", sympy.Ge(out, 1))
+    return out
 
 
 def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[Any, Any],

@@ -31,6 +31,7 @@ import sympy
 from costmodel.core.checks import as_size, check_divides
 from costmodel.core.conventions import Convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.generative.common import forward_only, sum_cost_over_steps, t
@@ -70,8 +71,8 @@ class ARTransformerConfig(ArchConfig):
     def _check(self) -> None:
         check_divides("width", self.width, self.heads, "heads")
         hidden = sympy.sympify(self.mlp_ratio) * self.width
-        if hidden.is_number and not hidden.is_integer:
-            raise InvalidConfigError("mlp_ratio", self.mlp_ratio, f"mlp_ratio * width = {hidden} must be an integer")
+        require("mlp_ratio", self.mlp_ratio, f"mlp_ratio * width = {hidden} must be an integer",
+                sympy.Eq(sympy.Mod(hidden, 1), 0))
 
     @property
     def sequence_length(self) -> Any:

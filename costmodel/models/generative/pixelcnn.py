@@ -33,6 +33,7 @@ import sympy
 
 from costmodel.core.conventions import Convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, size_field
 from costmodel.models.generative.common import sampling
@@ -72,8 +73,8 @@ class PixelCNNConfig(ArchConfig):
     def _check(self) -> None:
         for name in ("first_kernel", "kernel_size"):
             value = getattr(self, name)
-            if sympy.Mod(value, 2) == 0:  # decidably even (integers only)
-                raise InvalidConfigError(name, value, "must be odd: a masked kernel is centred on its pixel")
+            require(name, value, "must be odd: a masked kernel is centred on its pixel",
+                    sympy.Eq(sympy.Mod(value, 2), 1))
 
     @property
     def steps(self) -> Any:

@@ -24,7 +24,7 @@ import sympy
 
 from costmodel.core.checks import check_divides
 from costmodel.core.conventions import Convention
-from costmodel.core.errors import InvalidConfigError
+from costmodel.core.validity import require
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.generative.common import sampling
@@ -71,8 +71,8 @@ class ViTVAEConfig(ArchConfig):
         for side in self.image_hw:
             check_divides("image_size", side, self.patch_size, "patch_size")
         hidden = sympy.sympify(self.mlp_ratio) * self.width
-        if hidden.is_number and not hidden.is_integer:
-            raise InvalidConfigError("mlp_ratio", self.mlp_ratio, f"mlp_ratio * width = {hidden} must be an integer")
+        require("mlp_ratio", self.mlp_ratio, f"mlp_ratio * width = {hidden} must be an integer",
+                sympy.Eq(sympy.Mod(hidden, 1), 0))
 
     def block_config(self) -> ViTConfig:
         """The ViT whose encoder block every block here is (full fused attention, position embedding)."""

@@ -15,7 +15,7 @@ from typing import Any
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.cost.trace import Trace
-from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.traffic import F32, Gemm, Traffic
 from costmodel.cost.value import Cost
 from costmodel.ops.conv import autocast_casts
 
@@ -128,7 +128,7 @@ def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bi
     x, w, y, b = rows * in_features, in_features * out_features, rows * out_features, out_features if bias else 0
     fwd = c * (x + w + b + y)
     bwd = c * ((y + w + x if input_grad else 0) + (y + x + w) + (y + b if bias else 0))
-    return Traffic.op("matmul", forward=fwd, backward=bwd)
+    return Traffic.op("matmul", forward=fwd, backward=bwd, gemms=(Gemm(m=rows, n=out_features, k=in_features),))
 
 
 def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, b_grad: bool) -> Traffic:
@@ -138,7 +138,8 @@ def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, 
         Q_{fwd} = c\,b\,(nk + km + nm), \qquad Q_{bwd} = c\,b\,([a] + [b])(nm + km + nk)
     """
     one = c * batch * (n * k + k * m + n * m)
-    return Traffic.op("matmul", forward=one, backward=one * (int(a_grad) + int(b_grad)))
+    return Traffic.op("matmul", forward=one, backward=one * (int(a_grad) + int(b_grad)),
+                      gemms=(Gemm(m=n, n=m, k=k, batch=batch),))
 
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from costmodel.core.errors import CostModelError
 from costmodel.hardware.devices import DeviceSpec, datasheet_device
 from costmodel.hardware.gpu_step import model_kernel_ops
-from costmodel.hardware.kernels import KernelConstants, kernel_terms
+from costmodel.hardware.kernels import UNITS, KernelConstants, kernel_terms
 from costmodel.hardware.parallel import communication_seconds
 from costmodel.hardware.settings import ExecutionSettings, pytorch_defaults
 
@@ -104,7 +104,10 @@ def load_anchors(path: str | Path = DATA) -> list[Anchor]:
             if not batch_text:
                 notes.append(f"batch not stated: {PAPER_BATCH}")
             size_text = row["image_size"].strip()
-            if not size_text:
+            if not size_text and "equals its 384px value" in row["source"]:
+                size_text = "384"
+                notes.append("image size not stated: 384 (the source notes the table's rows are its 384 px values)")
+            elif not size_text:
                 notes.append("image size not stated: 224")
             precision = row["precision"].strip()
             if not precision:
@@ -163,7 +166,7 @@ class RowTerms:
     """The efficiency-free terms of every kernel of one anchor's step, for fast refitting."""
 
     compute_s: tuple[float, ...]
-    tensor: tuple[bool, ...]
+    unit: tuple[int, ...]
     memory_s: tuple[float, ...]
     launches: tuple[float, ...]
     backward: tuple[bool, ...]
@@ -173,12 +176,13 @@ class RowTerms:
 
     def seconds(self, constants: KernelConstants) -> float:
         """Predicted step seconds (``max(GPU, host) + exposed communication``)."""
-        tc, cuda, bw, launch, host = constants.as_tuple()
+        tc, cuda, dw, bw, launch, host = constants.as_tuple()
+        eta = (tc, cuda, dw)
         gpu = 0.0
         backward = 0.0
-        for c, t, m, n, b in zip(self.compute_s, self.tensor, self.memory_s, self.launches, self.backward,
+        for c, u, m, n, b in zip(self.compute_s, self.unit, self.memory_s, self.launches, self.backward,
                                  strict=True):
-            s = max(c / (tc if t else cuda), m / bw) + n * launch
+            s = max(c / eta[u], m / bw) + n * launch
             gpu += s
             backward += s if b else 0.0
         return max(gpu, self.host_launches * host) + max(0.0, self.communication_s - backward)
@@ -197,7 +201,7 @@ def _terms(config: Any, batch: int, settings: ExecutionSettings, mode: str, devi
         opt = next(op for op in ops if op.path == "optimizer")
         params = opt.bytes / (4.0 * 5)
         comm = communication_seconds(4.0 * params, gpus, spec.link_bandwidth.to("byte/s").magnitude, "ddp")
-    return RowTerms(compute_s=tuple(t.compute_s for t in terms), tensor=tuple(t.tensor for t in terms),
+    return RowTerms(compute_s=tuple(t.compute_s for t in terms), unit=tuple(UNITS.index(t.unit) for t in terms),
                     memory_s=tuple(t.memory_s for t in terms), launches=tuple(t.launches for t in terms),
                     backward=tuple(op.direction == "backward" for op in ops),
                     host_launches=sum(op.launches for op in ops), communication_s=comm, images=batch * gpus)

@@ -17,31 +17,51 @@ the error a family that was never seen gets, i.e. how much the fit memorises.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Callable
 
-from costmodel.hardware.kernels import GENERATION_CONSTANTS, KernelConstants
+import numpy as np
 from costmodel.validation.published import Anchor, family, generation, row_terms
+
+from costmodel.hardware.kernels import GENERATION_CONSTANTS, KernelConstants
 
 #: name, lower bound, upper bound of each constant
 BOUNDS: tuple[tuple[str, float, float], ...] = (
-    ("tensor_efficiency", 0.05, 1.0), ("cuda_efficiency", 0.05, 1.0), ("bandwidth_efficiency", 0.2, 1.0),
+    ("tensor_efficiency", 0.05, 1.0), ("cuda_efficiency", 0.05, 1.0), ("depthwise_efficiency", 0.02, 1.0),
+    ("bandwidth_efficiency", 0.2, 1.0),
     ("launch_s", 0.5e-6, 20e-6), ("host_s", 1e-6, 200e-6),
 )
 
 
 def _objective(anchors: list[Anchor]) -> Callable[[KernelConstants], float]:
+    """The weighted mean |log error| of ``anchors`` as a function of the constants (vectorised)."""
     groups: dict[tuple[str, str], int] = defaultdict(int)
     rows = []
     for a in anchors:
         terms = row_terms(a)
         if terms is not None:
             groups[(a.device, a.mode)] += 1
-            rows.append((terms, a.throughput, (a.device, a.mode)))
+            rows.append((terms, a))
+    index = np.concatenate([np.full(len(t.compute_s), i) for i, (t, _) in enumerate(rows)])
+    compute = np.concatenate([t.compute_s for t, _ in rows])
+    unit = np.concatenate([t.unit for t, _ in rows])
+    memory = np.concatenate([t.memory_s for t, _ in rows])
+    launches = np.concatenate([t.launches for t, _ in rows])
+    backward = np.concatenate([t.backward for t, _ in rows]).astype(float)
+    host = np.array([t.host_launches for t, _ in rows])
+    comm = np.array([t.communication_s for t, _ in rows])
+    images = np.array([t.images for t, _ in rows], dtype=float)
+    published = np.array([a.throughput for _, a in rows])
+    weights = np.array([1.0 / groups[(a.device, a.mode)] for _, a in rows])
 
     def loss(constants: KernelConstants) -> float:
-        return sum(abs(math.log(t.throughput(constants) / y)) / groups[g] for t, y, g in rows)
+        tc, cuda, dw, bw, launch, host_s = constants.as_tuple()
+        eta = np.array([tc, cuda, dw])[unit]
+        per_op = np.maximum(compute / eta, memory / bw) + launches * launch
+        gpu = np.bincount(index, per_op, minlength=len(rows))
+        back = np.bincount(index, per_op * backward, minlength=len(rows))
+        seconds = np.maximum(gpu, host * host_s) + np.maximum(0.0, comm - back)
+        return float(np.sum(weights * np.abs(np.log(images / seconds / published))))
 
     return loss
 
@@ -73,9 +93,9 @@ def fit_generation(anchors: list[Anchor], start: KernelConstants, *, source: str
 
 
 def _make(values: list[float], source: str) -> KernelConstants:
-    tc, cuda, bw, launch, host = values
-    return KernelConstants(tensor_efficiency=tc, cuda_efficiency=cuda, bandwidth_efficiency=bw, launch_s=launch,
-                           host_s=host, source=source)
+    tc, cuda, dw, bw, launch, host = values
+    return KernelConstants(tensor_efficiency=tc, cuda_efficiency=cuda, depthwise_efficiency=dw,
+                           bandwidth_efficiency=bw, launch_s=launch, host_s=host, source=source)
 
 
 def fit_all(anchors: list[Anchor], start: dict[str, KernelConstants] | None = None) -> dict[str, KernelConstants]:

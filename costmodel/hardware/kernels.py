@@ -66,7 +66,12 @@ class KernelConstants:
     tensor_efficiency : float
         :math:`\\eta_{TC}`, fraction of the dense Tensor Core peak a full wave of large tiles reaches.
     cuda_efficiency : float
-        :math:`\\eta_{CUDA}`, fraction of the fp32 CUDA-core peak (fp32 without TF32, depthwise convs).
+        :math:`\\eta_{CUDA}`, fraction of the fp32 CUDA-core peak matrix products reach without
+        Tensor Cores (fp32 without TF32), and elementwise arithmetic.
+    depthwise_efficiency : float
+        :math:`\\eta_{DW}`, fraction of the fp32 CUDA-core peak a depthwise (grouped)
+        convolution reaches: a direct convolution with no reuse across channels, a kernel
+        class of its own.
     bandwidth_efficiency : float
         :math:`\\eta_{BW}`, fraction of the datasheet DRAM bandwidth streaming kernels reach.
     launch_s : float
@@ -79,13 +84,14 @@ class KernelConstants:
 
     tensor_efficiency: float
     cuda_efficiency: float
+    depthwise_efficiency: float
     bandwidth_efficiency: float
     launch_s: float
     host_s: float
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("tensor_efficiency", "cuda_efficiency", "bandwidth_efficiency"):
+        for name in ("tensor_efficiency", "cuda_efficiency", "depthwise_efficiency", "bandwidth_efficiency"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise InvalidConfigError(name, value, "must be a fraction in (0, 1]")
@@ -93,8 +99,9 @@ class KernelConstants:
             if not getattr(self, name) >= 0:
                 raise InvalidConfigError(name, getattr(self, name), "must be >= 0 seconds")
 
-    def as_tuple(self) -> tuple[float, float, float, float, float]:
-        return (self.tensor_efficiency, self.cuda_efficiency, self.bandwidth_efficiency, self.launch_s, self.host_s)
+    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
+        return (self.tensor_efficiency, self.cuda_efficiency, self.depthwise_efficiency, self.bandwidth_efficiency,
+                self.launch_s, self.host_s)
 
 
 _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on the published anchors of this "
@@ -104,11 +111,14 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 #: constant exists: the same five numbers time every model on every GPU of a generation).
 #: ``ada`` and ``hopper`` have no anchor rows: they take Ampere's constants (an assumption).
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "volta": KernelConstants(tensor_efficiency=0.55, cuda_efficiency=0.75, bandwidth_efficiency=0.7,
+    "volta": KernelConstants(tensor_efficiency=0.55, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7,
                              launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": V100 rows"),
-    "turing": KernelConstants(tensor_efficiency=0.45, cuda_efficiency=0.7, bandwidth_efficiency=0.7,
+    "turing": KernelConstants(tensor_efficiency=0.45, cuda_efficiency=0.7, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7,
                               launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": T4 rows"),
-    "ampere": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, bandwidth_efficiency=0.7,
+    "ampere": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7,
                               launch_s=3e-6, host_s=20e-6, source=_FIT_SOURCE + ": RTX 3090 and A100 rows"),
 }
 GENERATION_CONSTANTS["ada"] = GENERATION_CONSTANTS["ampere"]
@@ -190,22 +200,32 @@ class KernelTime:
         return "compute" if self.compute_s >= self.memory_s else "memory"
 
 
+#: where an op's arithmetic runs: Tensor Cores, CUDA-core GEMM/elementwise, direct depthwise convolution
+UNITS: tuple[str, ...] = ("tensor", "cuda", "depthwise")
+
+
+def efficiency(unit: str, constants: KernelConstants) -> float:
+    """The fitted efficiency of compute ``unit``."""
+    return {"tensor": constants.tensor_efficiency, "cuda": constants.cuda_efficiency,
+            "depthwise": constants.depthwise_efficiency}[unit]
+
+
 @dataclass(frozen=True, kw_only=True)
 class KernelTerms:
     """The efficiency-free terms of an op's time: seconds at 100 % of the peak and of the bandwidth.
 
     ``time = max(compute_s / eta, memory_s / eta_BW) + launches t_L`` with ``eta`` the
-    Tensor Core efficiency when ``tensor`` else the CUDA-core one.
+    efficiency of the ``unit`` the products run on (:data:`UNITS`).
     """
 
     compute_s: float
-    tensor: bool
+    unit: str
     memory_s: float
     launches: float
 
     def seconds(self, constants: KernelConstants) -> tuple[float, float, float]:
         """(total, compute, memory) seconds with ``constants``."""
-        eta = constants.tensor_efficiency if self.tensor else constants.cuda_efficiency
+        eta = efficiency(self.unit, constants)
         compute, memory = self.compute_s / eta, self.memory_s / constants.bandwidth_efficiency
         return max(compute, memory) + self.launches * constants.launch_s, compute, memory
 
@@ -240,7 +260,8 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
     if op.kind == "conv" and tensor and settings.memory_format == "nchw":
         nbytes += 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC
         launches *= 3
-    return KernelTerms(compute_s=compute, tensor=tensor, memory_s=nbytes / bandwidth, launches=launches)
+    unit = "tensor" if tensor else ("depthwise" if op.kind == "conv_depthwise" else "cuda")
+    return KernelTerms(compute_s=compute, unit=unit, memory_s=nbytes / bandwidth, launches=launches)
 
 
 def kernel_time(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings,
@@ -262,4 +283,4 @@ def time_kernels(ops: Iterable[KernelOp], spec: DeviceSpec, settings: ExecutionS
 
 __all__ = ["TILES", "FULL_RATE_REUSE", "SPLIT_K_MIN", "GEMM_KINDS", "KernelConstants", "GENERATION_CONSTANTS",
            "constants_for", "Shape", "KernelOp", "tile_efficiency", "gemm_utilization", "KernelTime",
-           "KernelTerms", "peak_rate", "kernel_terms", "kernel_time", "time_kernels"]
+           "UNITS", "efficiency", "KernelTerms", "peak_rate", "kernel_terms", "kernel_time", "time_kernels"]

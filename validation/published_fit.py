@@ -9,7 +9,7 @@ pattern search on the weighted mean absolute log error
 each (GPU, mode) group weighted equally (``w_i = 1 / n_group``), so that the few A100 rows
 count as much as the many RTX 3090 ones and training as much as inference. Absolute (not
 squared) error because the target is the median. Bounds keep each constant physical
-(efficiencies in (0, 1], launch gap up to 20 us, host dispatch up to 200 us).
+(efficiencies in (0, 1], launch gap up to 10 us, host dispatch up to 200 us).
 
 :func:`leave_one_family_out` refits without one model family and predicts that family:
 the error a family that was never seen gets, i.e. how much the fit memorises.
@@ -29,7 +29,7 @@ from costmodel.hardware.kernels import GENERATION_CONSTANTS, KernelConstants
 BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("tensor_efficiency", 0.05, 1.0), ("cuda_efficiency", 0.05, 1.0), ("depthwise_efficiency", 0.02, 1.0),
     ("bandwidth_efficiency", 0.2, 1.0),
-    ("launch_s", 0.5e-6, 20e-6), ("host_s", 1e-6, 200e-6),
+    ("launch_s", 0.5e-6, 10e-6), ("host_s", 1e-6, 200e-6),
 )
 
 

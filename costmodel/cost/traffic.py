@@ -43,7 +43,9 @@ class Gemm:
     ``n = C_out / g``, ``k = C_in k_h k_w / g``, ``batch = g``).
 
     Only the GPU kernel model (:mod:`costmodel.hardware.kernels`) reads it: tile and wave
-    quantization follow the shape, not the FLOPs.
+    quantization follow the shape, not the FLOPs. ``window`` is a convolution's
+    ``k_h k_w`` (1 for a matrix product) and ``strided`` 1 when its stride is not 1:
+    cuDNN can run an unstrided 3x3 convolution as a Winograd transform.
     """
 
     m: Expr
@@ -51,13 +53,16 @@ class Gemm:
     k: Expr
     batch: Expr = sympy.S.One
     count: Expr = sympy.S.One
+    window: Expr = sympy.S.One
+    strided: Expr = sympy.S.Zero
 
     def __post_init__(self) -> None:
-        for name in ("m", "n", "k", "batch", "count"):
+        for name in ("m", "n", "k", "batch", "count", "window", "strided"):
             object.__setattr__(self, name, sympy.sympify(getattr(self, name)))
 
     def map(self, fn: Callable[[Expr], Expr]) -> Gemm:
-        return Gemm(m=fn(self.m), n=fn(self.n), k=fn(self.k), batch=fn(self.batch), count=fn(self.count))
+        return Gemm(m=fn(self.m), n=fn(self.n), k=fn(self.k), batch=fn(self.batch), count=fn(self.count),
+                    window=fn(self.window), strided=fn(self.strided))
 
 
 @dataclass(frozen=True)
@@ -115,7 +120,8 @@ class Traffic:
         times = sympy.sympify(times)
         return Traffic(kind=self.kind, forward=self.forward * times, backward=self.backward * times,
                        launches=self.launches * times,
-                       gemms=tuple(Gemm(m=g.m, n=g.n, k=g.k, batch=g.batch, count=g.count * times) for g in self.gemms))
+                       gemms=tuple(Gemm(m=g.m, n=g.n, k=g.k, batch=g.batch, count=g.count * times, window=g.window,
+                                        strided=g.strided) for g in self.gemms))
 
     def map(self, fn: Callable[[Expr], Expr]) -> Traffic:
         """Apply ``fn`` (e.g. a substitution) to every expression."""

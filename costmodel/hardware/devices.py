@@ -49,8 +49,9 @@ DTYPE_ALIASES: dict[str, str] = {
 #: bytes per element of each dtype as stored in memory (TF32 is stored as fp32)
 ITEMSIZE: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
-#: GPU architectures the kernel model has constants for ("" = none given)
-GENERATIONS: tuple[str, ...] = ("", "volta", "turing", "ampere", "ada", "hopper")
+#: GPU generations, by CUDA compute capability ("" = none given): sm_70 Volta (V100), sm_75 Turing (T4),
+#: sm_80 Ampere GA100 (A100), sm_86 Ampere GA10x (RTX 30xx, A10, A40), sm_89 Ada (RTX 40xx, L4), sm_90 Hopper
+GENERATIONS: tuple[str, ...] = ("", "sm_70", "sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
 
 _BYTE_UNIT = re.compile(r"(byte|bit|\bB\b|iB)")
 
@@ -114,8 +115,9 @@ class DeviceSpec:
     clock : quantity in Hz, or None
         Boost clock the datasheet peak rates are quoted at.
     generation : str
-        GPU architecture (``volta``, ``turing``, ``ampere``, ``ada``, ``hopper``): the
-        kernel model's fitted constants are per generation; ``""`` for none.
+        CUDA compute capability (``sm_70`` Volta, ``sm_75`` Turing, ``sm_80`` A100, ``sm_86``
+        GeForce Ampere, ``sm_89`` Ada, ``sm_90`` Hopper): the kernel model's fitted
+        constants are per generation; ``""`` for none.
 
     The Tensor Core rates of ``bf16``/``fp16`` are those **with FP32 accumulate** (what
     PyTorch's autocast runs). Data-centre GPUs quote that rate; GeForce cards quote twice
@@ -218,56 +220,56 @@ BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
                  "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
           bandwidth="3.35 TB/s", memory="80 GB", link="900 GB/s",
           link_source=_H100_DATASHEET + ": NVLink 900 GB/s", aliases=("h100", "h100-sxm", "h100sxm"),
-          sm_count=132, clock="1.98 GHz", generation="hopper", sm_source=_GH100_WHITEPAPER),
+          sm_count=132, clock="1.98 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
     _spec("h100_pcie", "NVIDIA H100 PCIe 80GB", _H100_PCIE_DATASHEET,
           peaks={"fp32": "51.2 TFLOP/s", "tf32": "378 TFLOP/s", "bf16": "756 TFLOP/s",
                  "fp16": "756 TFLOP/s", "fp8": "1513 TFLOP/s"},
           bandwidth="2 TB/s", memory="80 GB", link="600 GB/s",
           link_source=_H100_PCIE_DATASHEET + ": NVLink bridge 600 GB/s", aliases=("h100-pcie",),
-          sm_count=114, clock="1.755 GHz", generation="hopper", sm_source=_GH100_WHITEPAPER),
+          sm_count=114, clock="1.755 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
     _spec("h200", "NVIDIA H200 SXM 141GB", _H200_DATASHEET,
           peaks={"fp32": "67 TFLOP/s", "tf32": "494.5 TFLOP/s", "bf16": "989.5 TFLOP/s",
                  "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
           bandwidth="4.8 TB/s", memory="141 GB", link="900 GB/s",
           link_source=_H200_DATASHEET + ": NVLink 900 GB/s", aliases=("h200_sxm", "h200-sxm"),
-          sm_count=132, clock="1.98 GHz", generation="hopper", sm_source=_GH100_WHITEPAPER),
+          sm_count=132, clock="1.98 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
     _spec("a100_80gb", "NVIDIA A100 SXM4 80GB", _A100_DATASHEET,
           peaks={"fp32": "19.5 TFLOP/s", "tf32": "156 TFLOP/s", "bf16": "312 TFLOP/s", "fp16": "312 TFLOP/s"},
           bandwidth="2039 GB/s", memory="80 GB", link="600 GB/s",
           link_source=_A100_DATASHEET + ": NVLink 600 GB/s", aliases=("a100", "a100-80gb", "a100_sxm"),
-          sm_count=108, clock="1.41 GHz", generation="ampere", sm_source=_GA100_WHITEPAPER),
+          sm_count=108, clock="1.41 GHz", generation="sm_80", sm_source=_GA100_WHITEPAPER),
     _spec("a100_40gb", "NVIDIA A100 SXM4 40GB", _A100_40_DATASHEET,
           peaks={"fp32": "19.5 TFLOP/s", "tf32": "156 TFLOP/s", "bf16": "312 TFLOP/s", "fp16": "312 TFLOP/s"},
           bandwidth="1555 GB/s", memory="40 GB", link="600 GB/s",
           link_source=_A100_40_DATASHEET + ": NVLink 600 GB/s", aliases=("a100-40gb",),
-          sm_count=108, clock="1.41 GHz", generation="ampere", sm_source=_GA100_WHITEPAPER),
+          sm_count=108, clock="1.41 GHz", generation="sm_80", sm_source=_GA100_WHITEPAPER),
     _spec("v100", "NVIDIA Tesla V100 SXM2 32GB", _V100_DATASHEET,
           peaks={"fp32": "15.7 TFLOP/s", "fp16": "125 TFLOP/s"},
           bandwidth="900 GB/s", memory="32 GB", link="300 GB/s",
           link_source=_V100_DATASHEET + ": NVLink 300 GB/s", aliases=("v100_sxm2", "v100-32gb", "tesla_v100"),
-          sm_count=80, clock="1.53 GHz", generation="volta", sm_source=_GV100_WHITEPAPER),
+          sm_count=80, clock="1.53 GHz", generation="sm_70", sm_source=_GV100_WHITEPAPER),
     _spec("t4", "NVIDIA T4 16GB (PCIe)", _T4_DATASHEET,
           peaks={"fp32": "8.1 TFLOP/s", "fp16": "65 TFLOP/s"},
           bandwidth="320 GB/s", memory="16 GB", link="32 GB/s",
           link_source="NVIDIA T4 datasheet (2019): PCIe Gen3 x16 32 GB/s (no NVLink)", aliases=("tesla_t4",),
-          sm_count=40, clock="1.59 GHz", generation="turing", sm_source=_TU104_WHITEPAPER),
+          sm_count=40, clock="1.59 GHz", generation="sm_75", sm_source=_TU104_WHITEPAPER),
     _spec("rtx3090", "NVIDIA GeForce RTX 3090 24GB", _GA102_WHITEPAPER,
           peaks={"fp32": "35.6 TFLOP/s", "tf32": "35.6 TFLOP/s", "bf16": "71 TFLOP/s", "fp16": "71 TFLOP/s"},
           bandwidth="936 GB/s", memory="24 GB", link="112.5 GB/s",
           link_source=_GA102_WHITEPAPER + "; NVLink (3rd gen, 4 x4 links) 112.5 GB/s", aliases=("rtx_3090", "3090"),
-          sm_count=82, clock="1.695 GHz", generation="ampere"),
+          sm_count=82, clock="1.695 GHz", generation="sm_86"),
     _spec("rtx4090", "NVIDIA GeForce RTX 4090 24GB", _AD102_WHITEPAPER,
           peaks={"fp32": "82.6 TFLOP/s", "tf32": "82.6 TFLOP/s", "bf16": "165.2 TFLOP/s", "fp16": "165.2 TFLOP/s",
                  "fp8": "330.3 TFLOP/s"},
           bandwidth="1008 GB/s", memory="24 GB", link="64 GB/s",
           link_source="PCIe Gen4 x16 64 GB/s (the RTX 4090 has no NVLink)", aliases=("rtx_4090", "4090"),
-          sm_count=128, clock="2.52 GHz", generation="ada"),
+          sm_count=128, clock="2.52 GHz", generation="sm_89"),
     _spec("l4", "NVIDIA L4 24GB (PCIe)", _L4_DATASHEET,
           peaks={"fp32": "30.3 TFLOP/s", "tf32": "60 TFLOP/s", "bf16": "121 TFLOP/s", "fp16": "121 TFLOP/s",
                  "fp8": "242.5 TFLOP/s"},
           bandwidth="300 GB/s", memory="24 GB", link="64 GB/s",
           link_source=_L4_DATASHEET + ": PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("nvidia_l4",),
-          sm_count=58, clock="2.04 GHz", generation="ada", sm_source=_AD104_L4),
+          sm_count=58, clock="2.04 GHz", generation="sm_89", sm_source=_AD104_L4),
 )
 
 _REGISTRY: dict[str, DeviceSpec] = {spec.name: spec for spec in BUILTIN_DEVICES}

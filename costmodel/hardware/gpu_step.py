@@ -11,6 +11,9 @@ bytes from :mod:`costmodel.cost.traffic`, product shapes from each op's
   scaling) are fused into the kernel before them: no launch, and only the extra operand
   of a binary op is read (a third of the op's bytes). Not checked against a measurement
   (no anchor was compiled);
+* batch norm in training mode reads its input twice (a statistics pass, then the
+  normalisation; cuDNN's ``BatchNormalizationForwardTraining``): 1.5 times the traffic
+  model's forward bytes (which count one read and one write); in inference it is one pass;
 * training: the optimizer update, ``4 v`` bytes per parameter (``v`` = 3 SGD, 5 momentum,
   7 Adam/AdamW values read or written), one kernel per parameter tensor and update
   stage without ``foreach`` (3 stages), a few in all with it.
@@ -68,8 +71,8 @@ def _configured(config: Any, settings: ExecutionSettings) -> Any:
 
 
 def _shapes(gemms: Any) -> tuple[Shape, ...]:
-    return tuple(Shape(m=float(g.m), n=float(g.n), k=float(g.k), batch=float(g.batch), count=float(g.count))
-                 for g in gemms)
+    return tuple(Shape(m=float(g.m), n=float(g.n), k=float(g.k), batch=float(g.batch), count=float(g.count),
+                       window=float(g.window), strided=bool(g.strided)) for g in gemms)
 
 
 def backward_shapes(kind: str, shapes: tuple[Shape, ...], flops_ratio: float) -> tuple[Shape, ...]:
@@ -82,9 +85,10 @@ def backward_shapes(kind: str, shapes: tuple[Shape, ...], flops_ratio: float) ->
         return shapes
     out: list[Shape] = []
     for s in shapes:
-        out.append(Shape(m=s.n, n=s.k, k=s.m, batch=s.batch, count=s.count))  # weight (or second operand) gradient
+        common = {"batch": s.batch, "count": s.count, "window": s.window, "strided": s.strided}
+        out.append(Shape(m=s.n, n=s.k, k=s.m, **common))  # weight (or second operand) gradient
         if flops_ratio > 1.5:
-            out.append(Shape(m=s.m, n=s.k, k=s.n, batch=s.batch, count=s.count))  # input gradient
+            out.append(Shape(m=s.m, n=s.k, k=s.n, **common))  # input gradient
     return tuple(out)
 
 
@@ -119,6 +123,8 @@ def model_kernel_ops(config: Any, batch: int, settings: ExecutionSettings, mode:
         fwd_bytes, bwd_bytes = float(traffic.forward), float(traffic.backward)
         if settings.compiled and traffic.kind == "elementwise":
             fwd_bytes, bwd_bytes, launches = fwd_bytes / 3, bwd_bytes / 3, 0.0
+        if traffic.kind == "batch_norm" and mode == "train":
+            fwd_bytes *= 1.5  # training mode: a statistics pass reads the input once more
         fwd_flops, bwd_flops = float(leaf.forward_flops), float(leaf.backward_flops)
         ops.append(KernelOp(path=path, kind=traffic.kind, direction="forward", flops=fwd_flops, bytes=fwd_bytes,
                             launches=launches, shapes=shapes, weight_bytes=elem * wbytes))

@@ -20,8 +20,11 @@ The op's compute time is
 
 .. math:: t_F = \sum_g \frac{F_g}{\eta_{TC}\, R_{dtype}\, u_g}
 
-(``R``: the datasheet's dense Tensor Core rate with FP32 accumulate; fp32 without TF32,
-and depthwise convolutions, use the CUDA-core fp32 rate and :math:`\eta_{CUDA}`). Every
+(``R``: the datasheet's dense Tensor Core rate with FP32 accumulate; fp32 without TF32
+uses the CUDA-core fp32 rate and :math:`\eta_{CUDA}`, depthwise convolutions the same rate
+and :math:`\eta_{DW}`). On CUDA cores with ``cudnn.benchmark`` an unstrided 3x3
+convolution is taken to run as Winograd F(2x2, 3x3): :data:`WINOGRAD_SAVING` times fewer
+multiplications (cuDNN's Tensor Core kernels are implicit GEMMs: no saving there). Every
 kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
 :math:`\eta_{BW}` of the DRAM bandwidth, and pays a launch gap :math:`t_L`:
 
@@ -52,6 +55,9 @@ from costmodel.hardware.settings import ExecutionSettings
 TILES: tuple[tuple[int, int], ...] = ((256, 128), (128, 256), (128, 128), (128, 64), (64, 128), (64, 64))
 #: re-use per loaded element a tile needs to keep the Tensor Cores busy (a 128 x 128 tile's; assumption)
 FULL_RATE_REUSE = 64.0
+#: multiplications saved by Winograd F(2x2, 3x3) on an unstrided 3x3 convolution (Lavin & Gray,
+#: "Fast Algorithms for Convolutional Neural Networks", CVPR 2016: 36 -> 16 per 2x2 output tile)
+WINOGRAD_SAVING = 2.25
 #: the shortest slice of ``k`` a split-K kernel gives one tile
 SPLIT_K_MIN = 256
 GEMM_KINDS: tuple[str, ...] = ("matmul", "conv", "attention")
@@ -107,22 +113,25 @@ class KernelConstants:
 _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on the published anchors of this "
                "generation (validation/data/gpu-throughput-published.csv; log-error least squares)")
 
-#: The constants of each GPU generation. Fitted on the published anchors (no per-model
-#: constant exists: the same five numbers time every model on every GPU of a generation).
-#: ``ada`` and ``hopper`` have no anchor rows: they take Ampere's constants (an assumption).
+#: The constants of each GPU generation (CUDA compute capability). Fitted on the published
+#: anchors (no per-model constant exists: the same six numbers time every model on every GPU
+#: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
+#: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "volta": KernelConstants(tensor_efficiency=0.55, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+    "sm_70": KernelConstants(tensor_efficiency=0.55, cuda_efficiency=0.75, depthwise_efficiency=0.3,
                              bandwidth_efficiency=0.7,
                              launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": V100 rows"),
-    "turing": KernelConstants(tensor_efficiency=0.45, cuda_efficiency=0.7, depthwise_efficiency=0.3,
+    "sm_75": KernelConstants(tensor_efficiency=0.45, cuda_efficiency=0.7, depthwise_efficiency=0.3,
                              bandwidth_efficiency=0.7,
                               launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": T4 rows"),
-    "ampere": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7,
-                              launch_s=3e-6, host_s=20e-6, source=_FIT_SOURCE + ": RTX 3090 and A100 rows"),
+    "sm_80": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7, launch_s=3e-6, host_s=20e-6, source=_FIT_SOURCE + ": A100 rows"),
+    "sm_86": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7, launch_s=3e-6, host_s=20e-6,
+                             source=_FIT_SOURCE + ": RTX 3090 rows"),
 }
-GENERATION_CONSTANTS["ada"] = GENERATION_CONSTANTS["ampere"]
-GENERATION_CONSTANTS["hopper"] = GENERATION_CONSTANTS["ampere"]
+GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
+GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]
 
 
 def constants_for(spec: DeviceSpec, table: dict[str, KernelConstants] | None = None) -> KernelConstants:
@@ -143,6 +152,13 @@ class Shape:
     k: float
     batch: float = 1.0
     count: float = 1.0
+    window: float = 1.0
+    strided: bool = False
+
+    @property
+    def winograd(self) -> bool:
+        """An unstrided 3x3 convolution: cuDNN may run it as a Winograd transform."""
+        return self.window == 9 and not self.strided
 
     @property
     def flops(self) -> float:
@@ -251,7 +267,10 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
     rate, tensor = peak_rate(op.kind, spec, settings)
     if op.shapes and op.kind in GEMM_KINDS:
         shape_flops = sum(s.flops for s in op.shapes) or 1.0
-        per_flop = sum(s.flops / shape_flops / gemm_utilization(s, sms) for s in op.shapes)
+        winograd = op.kind == "conv" and not tensor and settings.cudnn_benchmark
+        per_flop = sum(s.flops / shape_flops / gemm_utilization(s, sms) / (WINOGRAD_SAVING if winograd
+                                                                             and s.winograd else 1.0)
+                       for s in op.shapes)
         compute = op.flops * per_flop / rate
     else:
         compute = op.flops / rate
@@ -281,6 +300,6 @@ def time_kernels(ops: Iterable[KernelOp], spec: DeviceSpec, settings: ExecutionS
     return tuple(kernel_time(op, spec, settings, constants) for op in ops)
 
 
-__all__ = ["TILES", "FULL_RATE_REUSE", "SPLIT_K_MIN", "GEMM_KINDS", "KernelConstants", "GENERATION_CONSTANTS",
+__all__ = ["TILES", "FULL_RATE_REUSE", "WINOGRAD_SAVING", "SPLIT_K_MIN", "GEMM_KINDS", "KernelConstants", "GENERATION_CONSTANTS",
            "constants_for", "Shape", "KernelOp", "tile_efficiency", "gemm_utilization", "KernelTime",
            "UNITS", "efficiency", "KernelTerms", "peak_rate", "kernel_terms", "kernel_time", "time_kernels"]

@@ -24,9 +24,9 @@ are PyTorch's (2.x):
 
 Examples
 --------
->>> ExecutionSettings(dtype="bf16", memory_format="channels_last").tensor_core_dtype("conv", "ampere")
+>>> ExecutionSettings(dtype="bf16", memory_format="channels_last").tensor_core_dtype("conv", "sm_80")
 'bf16'
->>> ExecutionSettings().tensor_core_dtype("matmul", "ampere") is None   # fp32 matmuls: no TF32 by default
+>>> ExecutionSettings().tensor_core_dtype("matmul", "sm_80") is None   # fp32 matmuls: no TF32 by default
 True
 >>> pytorch_defaults("1.10").tf32_matmul
 True
@@ -46,7 +46,7 @@ _FORMAT_ALIASES = {"nchw": "nchw", "contiguous": "nchw", "channels_last": "chann
 #: update kernels' fp32 values read or written per parameter (see :data:`costmodel.hardware.microbench.OPTIMIZER_TRAFFIC`)
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam", "adamw")
 #: generations whose Tensor Cores run TF32
-TF32_GENERATIONS: tuple[str, ...] = ("ampere", "ada", "hopper")
+TF32_GENERATIONS: tuple[str, ...] = ("sm_80", "sm_86", "sm_89", "sm_90")
 
 
 def memory_format_name(value: str) -> str:

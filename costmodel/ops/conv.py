@@ -128,7 +128,8 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
                              weight=out_channels * per_group_in * kh * kw, bias=out_channels if bias else 0,
                              input_grad=input_grad, grouped=groups != 1,
                              gemm=Gemm(m=batch * ho * wo, n=sympy.sympify(out_channels) / groups,
-                                       k=per_group_in * kh * kw, batch=groups))
+                                       k=per_group_in * kh * kw, batch=groups, window=kh * kw,
+                                       strided=0 if (hi, wi) == (ho, wo) else 1))
     return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 

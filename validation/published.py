@@ -254,3 +254,9 @@ def predict(anchors: list[Anchor], table: dict[str, KernelConstants]) -> tuple[l
 
 __all__ = ["DATA", "RESULTS", "PAPER_BATCH", "GPU_NAMES", "Anchor", "load_anchors", "anchor_settings",
            "anchor_config", "family", "RowTerms", "row_terms", "generation", "Prediction", "predict"]
+
+
+if __name__ == "__main__":
+    from costmodel.validation.published_report import main
+
+    raise SystemExit(main())

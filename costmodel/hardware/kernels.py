@@ -118,17 +118,24 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 #: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "sm_70": KernelConstants(tensor_efficiency=0.55, cuda_efficiency=0.75, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7,
-                             launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": V100 rows"),
-    "sm_75": KernelConstants(tensor_efficiency=0.45, cuda_efficiency=0.7, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7,
-                              launch_s=3e-6, host_s=40e-6, source=_FIT_SOURCE + ": T4 rows"),
-    "sm_80": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7, launch_s=3e-6, host_s=20e-6, source=_FIT_SOURCE + ": A100 rows"),
-    "sm_86": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7, launch_s=3e-6, host_s=20e-6,
-                             source=_FIT_SOURCE + ": RTX 3090 rows"),
+    "sm_70": KernelConstants(tensor_efficiency=0.668, cuda_efficiency=0.797, depthwise_efficiency=0.0558,
+                             bandwidth_efficiency=0.700, launch_s=5.32e-6, host_s=59.1e-6,
+                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, ConvNeXt, "
+                                                  "DINO papers)"),
+    "sm_75": KernelConstants(tensor_efficiency=0.600, cuda_efficiency=0.679, depthwise_efficiency=0.300,
+                             bandwidth_efficiency=0.700, launch_s=5.00e-6, host_s=55.8e-6,
+                             source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
+                                                  "depthwise_efficiency not constrained (no row), left at its start"),
+    "sm_80": KernelConstants(tensor_efficiency=0.457, cuda_efficiency=0.750, depthwise_efficiency=0.0604,
+                             bandwidth_efficiency=0.700, launch_s=10.0e-6, host_s=20.0e-6,
+                             source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
+                                                  "paper TF32 inference); cuda_efficiency and host_s not constrained, "
+                                                  "left at their start; launch_s at its upper bound"),
+    "sm_86": KernelConstants(tensor_efficiency=1.000, cuda_efficiency=0.750, depthwise_efficiency=0.0860,
+                             bandwidth_efficiency=0.727, launch_s=10.0e-6, host_s=20.0e-6,
+                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); tensor_efficiency and "
+                                                  "launch_s at their upper bounds, cuda_efficiency and host_s not "
+                                                  "constrained (no fp32 or small-batch row)"),
 }
 GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
 GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]

@@ -186,8 +186,8 @@ _V100_DATASHEET = "NVIDIA Tesla V100 GPU datasheet (2020), V100 SXM2 column"
 _H100_PCIE_DATASHEET = "NVIDIA H100 Tensor Core GPU datasheet (2023), H100 PCIe column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
 _A100_40_DATASHEET = "NVIDIA A100 Tensor Core GPU datasheet (2021), A100 40GB SXM column; dense rates (sparse in parentheses there)"  # noqa: E501
 _T4_DATASHEET = "NVIDIA T4 Tensor Core GPU datasheet (2019): FP32 8.1 TFLOPS, mixed precision (FP16/FP32) 65 TFLOPS, 320+ GB/s"  # noqa: E501
-_GA102_WHITEPAPER = "NVIDIA Ampere GA102 GPU Architecture whitepaper (2020), Table 9 (GeForce RTX 3090): FP16 Tensor TFLOPS with FP32 Accumulate 71 (dense), TF32 Tensor 35.6, FP32 35.6; 936 GB/s; 82 SMs, boost 1695 MHz"  # noqa: E501
-_AD102_WHITEPAPER = "NVIDIA Ada GPU Architecture whitepaper (2022), Appendix A, Table 2 (GeForce RTX 4090): FP16/BF16 Tensor TFLOPS with FP32 Accumulate 165.2 (dense), TF32 Tensor 82.6, FP32 82.6; 1008 GB/s; 128 SMs, boost 2520 MHz"  # noqa: E501
+_GA102_WHITEPAPER = "GeForce datasheet: NVIDIA Ampere GA102 GPU Architecture whitepaper (2020), Table 9 (GeForce RTX 3090): FP16 Tensor TFLOPS with FP32 Accumulate 71 (dense), TF32 Tensor 35.6, FP32 35.6; 936 GB/s; 82 SMs, boost 1695 MHz"  # noqa: E501
+_AD102_WHITEPAPER = "GeForce datasheet: NVIDIA Ada GPU Architecture whitepaper (2022), Appendix A, Table 2 (GeForce RTX 4090): FP16/BF16 Tensor TFLOPS with FP32 Accumulate 165.2 (dense), TF32 Tensor 82.6, FP32 82.6; 1008 GB/s; 128 SMs, boost 2520 MHz"  # noqa: E501
 _GV100_WHITEPAPER = "NVIDIA Tesla V100 GPU Architecture whitepaper (2017), Table 1: 80 SMs, boost 1530 MHz (SXM2)"
 _GA100_WHITEPAPER = "NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020), Table 3: 108 SMs, boost 1410 MHz"
 _GH100_WHITEPAPER = "NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022), Table 3: H100 SXM5 132 SMs, H100 PCIe 114 SMs; boost 1980 / 1755 MHz"  # noqa: E501
@@ -251,7 +251,7 @@ BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
     _spec("t4", "NVIDIA T4 16GB (PCIe)", _T4_DATASHEET,
           peaks={"fp32": "8.1 TFLOP/s", "fp16": "65 TFLOP/s"},
           bandwidth="320 GB/s", memory="16 GB", link="32 GB/s",
-          link_source="NVIDIA T4 datasheet (2019): PCIe Gen3 x16 32 GB/s (no NVLink)", aliases=("tesla_t4",),
+          link_source=_T4_DATASHEET + "; PCIe Gen3 x16 32 GB/s (no NVLink)", aliases=("tesla_t4",),
           sm_count=40, clock="1.59 GHz", generation="sm_75", sm_source=_TU104_WHITEPAPER),
     _spec("rtx3090", "NVIDIA GeForce RTX 3090 24GB", _GA102_WHITEPAPER,
           peaks={"fp32": "35.6 TFLOP/s", "tf32": "35.6 TFLOP/s", "bf16": "71 TFLOP/s", "fp16": "71 TFLOP/s"},
@@ -262,7 +262,7 @@ BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
           peaks={"fp32": "82.6 TFLOP/s", "tf32": "82.6 TFLOP/s", "bf16": "165.2 TFLOP/s", "fp16": "165.2 TFLOP/s",
                  "fp8": "330.3 TFLOP/s"},
           bandwidth="1008 GB/s", memory="24 GB", link="64 GB/s",
-          link_source="PCIe Gen4 x16 64 GB/s (the RTX 4090 has no NVLink)", aliases=("rtx_4090", "4090"),
+          link_source=_AD102_WHITEPAPER + "; PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("rtx_4090", "4090"),
           sm_count=128, clock="2.52 GHz", generation="sm_89"),
     _spec("l4", "NVIDIA L4 24GB (PCIe)", _L4_DATASHEET,
           peaks={"fp32": "30.3 TFLOP/s", "tf32": "60 TFLOP/s", "bf16": "121 TFLOP/s", "fp16": "121 TFLOP/s",

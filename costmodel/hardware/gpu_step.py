@@ -210,5 +210,58 @@ def gpu_time(config: Any, *, batch: int, device: DeviceSpec, settings: Execution
                    communication_s=comm)
 
 
+
+
+def uses_kernel_model(spec: DeviceSpec, dtype: str) -> bool:
+    """Whether plans on ``spec`` use the kernel model: a GPU with an SM count and fitted
+    constants for its generation, and no calibrated profile of its own for ``dtype``."""
+    from costmodel.hardware.kernels import GENERATION_CONSTANTS
+    from costmodel.hardware.lookup import profile_path
+
+    if spec.kind != "gpu" or spec.sm_count is None or spec.generation not in GENERATION_CONSTANTS:
+        return False
+    return not profile_path(spec.name, "fp32" if dtype == "tf32" else dtype).exists()
+
+
+def kernel_step_time(config: Any, *, batch: int, spec: DeviceSpec, settings: ExecutionSettings, gpus: int = 1,
+                     strategy: str = "ddp") -> Any:
+    """A :class:`~costmodel.hardware.planning.StepTime` from the kernel model (what ``plan`` reports for a GPU).
+
+    The optimizer's time is divided over the GPUs when ``strategy`` shards its state; the
+    gradient communication of ``strategy`` overlaps the backward pass (and, for ZeRO-3, the
+    forward pass); a host-bound step gets a ``host dispatch`` entry for the time the GPU waits.
+    """
+    from costmodel.hardware.parallel import STRATEGIES, communication_seconds
+    from costmodel.hardware.planning import StepTime
+    from costmodel.hardware.roofline import Op, OpTime, RooflineTime
+
+    timed = gpu_time(config, batch=batch, device=spec, settings=settings, mode="train")
+    shards = gpus if STRATEGIES[strategy][2] else 1
+    entries = []
+    for k in timed.kernels:
+        seconds = k.seconds / shards if k.op.path == "optimizer" else k.seconds
+        op = Op(path=k.op.path, kind=k.op.kind, direction=k.op.direction, flops=k.op.flops, bytes=k.op.bytes,
+                launches=k.op.launches)
+        entries.append(OpTime(op=op, seconds=seconds, bound=k.bound))
+    waiting = timed.host_s - timed.gpu_s
+    if waiting > 0:
+        entries.append(OpTime(op=Op(path="host dispatch", kind="elementwise", direction="forward", flops=0.0,
+                                    bytes=0.0, launches=0.0), seconds=waiting, bound="overhead"))
+    roofline = RooflineTime(tuple(entries))
+    opt_s = sum(t.seconds for t in entries if t.op.path == "optimizer")
+    comm = overlap = 0.0
+    if gpus > 1:
+        if spec.link_bandwidth is None:
+            raise InvalidConfigError("gpus", gpus, f"{spec.name} has no interconnect bandwidth")
+        params = next(k.op for k in timed.kernels if k.op.path == "optimizer").bytes / (
+            4.0 * UPDATE_VALUES[settings.optimizer])
+        comm = communication_seconds(4.0 * params, gpus, spec.link_bandwidth.to("byte/s").magnitude, strategy)
+        model_only = [t for t in entries if t.op.path != "optimizer"]
+        overlap = sum(t.seconds for t in model_only if t.op.direction == "backward")
+        if strategy == "zero3":
+            overlap += sum(t.seconds for t in model_only if t.op.direction == "forward")
+    return StepTime(roofline=roofline, optimizer_s=opt_s, communication_s=comm, overlap_s=overlap)
+
+
 __all__ = ["MODES", "UPDATE_VALUES", "UPDATE_STAGES", "FOREACH_TENSORS", "backward_shapes", "model_kernel_ops",
-           "GpuTime", "gpu_time"]
+           "GpuTime", "gpu_time", "uses_kernel_model", "kernel_step_time"]

@@ -23,8 +23,12 @@ from collections.abc import Callable
 import numpy as np
 from costmodel.validation.published import Anchor, family, generation, row_terms
 
-from costmodel.hardware.kernels import GENERATION_CONSTANTS, KernelConstants
+from costmodel.hardware.kernels import KernelConstants
 
+#: where every fit starts (the same for every generation, so a refit is reproducible): round
+#: guesses, not measurements
+START = KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                        bandwidth_efficiency=0.7, launch_s=3e-6, host_s=30e-6, source="start of the fit")
 #: name, lower bound, upper bound of each constant
 BOUNDS: tuple[tuple[str, float, float], ...] = (
     ("tensor_efficiency", 0.05, 1.0), ("cuda_efficiency", 0.05, 1.0), ("depthwise_efficiency", 0.02, 1.0),
@@ -98,9 +102,8 @@ def _make(values: list[float], source: str) -> KernelConstants:
                            bandwidth_efficiency=bw, launch_s=launch, host_s=host, source=source)
 
 
-def fit_all(anchors: list[Anchor], start: dict[str, KernelConstants] | None = None) -> dict[str, KernelConstants]:
-    """Fitted constants of every generation that has anchor rows of covered models."""
-    start = GENERATION_CONSTANTS if start is None else start
+def fit_all(anchors: list[Anchor]) -> dict[str, KernelConstants]:
+    """Fitted constants of every generation that has anchor rows of covered models (each fit from :data:`START`)."""
     by_generation: dict[str, list[Anchor]] = defaultdict(list)
     for a in anchors:
         if a.device and row_terms(a) is not None:
@@ -110,7 +113,7 @@ def fit_all(anchors: list[Anchor], start: dict[str, KernelConstants] | None = No
         gpus = sorted({a.device for a in rows})
         source = (f"fitted on {len(rows)} published anchor rows ({', '.join(gpus)}) by "
                   "costmodel.validation.published_fit.fit_generation")
-        out[gen] = fit_generation(rows, start[gen], source=source)
+        out[gen] = fit_generation(rows, START, source=source)
     return out
 
 
@@ -119,4 +122,4 @@ def leave_one_family_out(anchors: list[Anchor], families: list[str]) -> dict[str
     return {f: fit_all([a for a in anchors if family(a) != f]) for f in families}
 
 
-__all__ = ["BOUNDS", "fit_generation", "fit_all", "leave_one_family_out"]
+__all__ = ["START", "BOUNDS", "fit_generation", "fit_all", "leave_one_family_out"]

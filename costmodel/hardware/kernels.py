@@ -261,10 +261,10 @@ def peak_rate(kind: str, spec: DeviceSpec, settings: ExecutionSettings) -> tuple
     tc = settings.tensor_core_dtype(kind, spec.generation)
     if tc is None:
         return fp32, False
-    name = tc if tc in spec.peak_flops else ("fp16" if tc == "bf16" and "fp16" in spec.peak_flops else None)
-    if name is None:
-        raise InvalidConfigError("dtype", tc, f"{spec.name} has no {tc} Tensor Core rate")
-    return float(spec.peak(name).to("flop/s").magnitude), True
+    if tc not in spec.peak_flops:
+        raise InvalidConfigError("dtype", tc, f"{spec.name} has no {tc} Tensor Core rate (it has: "
+                                              f"{', '.join(spec.peak_flops)})")
+    return float(spec.peak(tc).to("flop/s").magnitude), True
 
 
 def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) -> KernelTerms:

@@ -102,8 +102,8 @@ class ExecutionSettings:
 
         ``conv`` follows ``tf32_conv``, ``matmul`` and ``attention`` follow ``tf32_matmul``
         when the dtype is fp32; 16-bit dtypes always use Tensor Cores (every generation
-        modelled has fp16 ones; bf16 needs Ampere or later and falls back to fp16's rate
-        on the device table's side).
+        modelled has fp16 ones; bf16 needs Ampere or later: a device without a bf16 rate
+        is an error when the op is timed).
         """
         if self.mixed:
             return self.dtype

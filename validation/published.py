@@ -177,7 +177,7 @@ class RowTerms:
     def seconds(self, constants: KernelConstants) -> float:
         """Predicted step seconds (``max(GPU, host) + exposed communication``)."""
         tc, cuda, dw, bw, launch, host = constants.as_tuple()
-        eta = (tc, cuda, dw)
+        eta = (tc, cuda, dw, 1.0)
         gpu = 0.0
         backward = 0.0
         for c, u, m, n, b in zip(self.compute_s, self.unit, self.memory_s, self.launches, self.backward,

@@ -73,7 +73,7 @@ class KernelConstants:
         :math:`\\eta_{TC}`, fraction of the dense Tensor Core peak a full wave of large tiles reaches.
     cuda_efficiency : float
         :math:`\\eta_{CUDA}`, fraction of the fp32 CUDA-core peak matrix products reach without
-        Tensor Cores (fp32 without TF32), and elementwise arithmetic.
+        Tensor Cores (fp32 without TF32).
     depthwise_efficiency : float
         :math:`\\eta_{DW}`, fraction of the fp32 CUDA-core peak a depthwise (grouped)
         convolution reaches: a direct convolution with no reuse across channels, a kernel
@@ -111,31 +111,29 @@ class KernelConstants:
 
 
 _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on the published anchors of this "
-               "generation (validation/data/gpu-throughput-published.csv; log-error least squares)")
+               "generation (validation/data/gpu-throughput-published.csv; weighted mean |log error|)")
 
 #: The constants of each GPU generation (CUDA compute capability). Fitted on the published
 #: anchors (no per-model constant exists: the same six numbers time every model on every GPU
 #: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "sm_70": KernelConstants(tensor_efficiency=0.668, cuda_efficiency=0.797, depthwise_efficiency=0.0558,
-                             bandwidth_efficiency=0.700, launch_s=5.32e-6, host_s=59.1e-6,
-                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, ConvNeXt, "
-                                                  "DINO papers)"),
-    "sm_75": KernelConstants(tensor_efficiency=0.600, cuda_efficiency=0.679, depthwise_efficiency=0.300,
-                             bandwidth_efficiency=0.700, launch_s=5.00e-6, host_s=55.8e-6,
+    "sm_70": KernelConstants(tensor_efficiency=0.626, cuda_efficiency=0.777, depthwise_efficiency=0.218,
+                             bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.94e-05,
+                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, ConvNeXt and DINO "
+                                                  "papers)"),
+    "sm_75": KernelConstants(tensor_efficiency=0.584, cuda_efficiency=0.669, depthwise_efficiency=0.3,
+                             bandwidth_efficiency=0.7, launch_s=2.96e-06, host_s=5.62e-05,
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
-                                                  "depthwise_efficiency not constrained (no row), left at its start"),
-    "sm_80": KernelConstants(tensor_efficiency=0.457, cuda_efficiency=0.750, depthwise_efficiency=0.0604,
-                             bandwidth_efficiency=0.700, launch_s=10.0e-6, host_s=20.0e-6,
+                                                  "depthwise_efficiency not constrained (no depthwise row): left at the start"),
+    "sm_80": KernelConstants(tensor_efficiency=0.325, cuda_efficiency=0.75, depthwise_efficiency=0.14,
+                             bandwidth_efficiency=0.761, launch_s=2.04e-06, host_s=3e-05,
                              source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
-                                                  "paper TF32 inference); cuda_efficiency and host_s not constrained, "
-                                                  "left at their start; launch_s at its upper bound"),
-    "sm_86": KernelConstants(tensor_efficiency=1.000, cuda_efficiency=0.750, depthwise_efficiency=0.0860,
-                             bandwidth_efficiency=0.727, launch_s=10.0e-6, host_s=20.0e-6,
-                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); tensor_efficiency and "
-                                                  "launch_s at their upper bounds, cuda_efficiency and host_s not "
-                                                  "constrained (no fp32 or small-batch row)"),
+                                                  "paper TF32 inference); cuda_efficiency and host_s not constrained: left at the start"),
+    "sm_86": KernelConstants(tensor_efficiency=0.972, cuda_efficiency=0.75, depthwise_efficiency=0.129,
+                             bandwidth_efficiency=0.723, launch_s=4.43e-06, host_s=3e-05,
+                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); cuda_efficiency and "
+                                                  "host_s not constrained (no fp32 or small-batch row): left at the start"),
 }
 GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
 GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]
@@ -223,14 +221,16 @@ class KernelTime:
         return "compute" if self.compute_s >= self.memory_s else "memory"
 
 
-#: where an op's arithmetic runs: Tensor Cores, CUDA-core GEMM/elementwise, direct depthwise convolution
-UNITS: tuple[str, ...] = ("tensor", "cuda", "depthwise")
+#: where an op's arithmetic runs: Tensor Cores, CUDA-core GEMM, direct depthwise convolution, and
+#: elementwise arithmetic (norms, activations, optimizer), taken at the full fp32 peak: those
+#: kernels are memory-bound, their arithmetic only a floor, and no constant is fitted for it
+UNITS: tuple[str, ...] = ("tensor", "cuda", "depthwise", "vector")
 
 
 def efficiency(unit: str, constants: KernelConstants) -> float:
-    """The fitted efficiency of compute ``unit``."""
+    """The fitted efficiency of compute ``unit`` (1 for elementwise arithmetic)."""
     return {"tensor": constants.tensor_efficiency, "cuda": constants.cuda_efficiency,
-            "depthwise": constants.depthwise_efficiency}[unit]
+            "depthwise": constants.depthwise_efficiency, "vector": 1.0}[unit]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -286,7 +286,8 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
     if op.kind == "conv" and tensor and settings.memory_format == "nchw":
         nbytes += 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC
         launches *= 3
-    unit = "tensor" if tensor else ("depthwise" if op.kind == "conv_depthwise" else "cuda")
+    unit = "tensor" if tensor else ("depthwise" if op.kind == "conv_depthwise" else
+                                    "cuda" if op.kind in GEMM_KINDS else "vector")
     return KernelTerms(compute_s=compute, unit=unit, memory_s=nbytes / bandwidth, launches=launches)
 
 

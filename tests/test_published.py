@@ -13,10 +13,10 @@ import json
 from types import MappingProxyType
 
 import pytest
-
-from costmodel.hardware.kernels import GENERATION_CONSTANTS
 from costmodel.validation.published import RESULTS, anchor_settings, load_anchors, predict
 from costmodel.validation.published_report import meets_targets, results_json, summarise
+
+from costmodel.hardware.kernels import GENERATION_CONSTANTS
 
 
 @pytest.fixture(scope="module")

@@ -236,7 +236,8 @@ class Prediction:
         return math.log(self.predicted / self.anchor.throughput)
 
 
-def predict(anchors: list[Anchor], table: dict[str, KernelConstants]) -> tuple[list[Prediction], list[tuple[Anchor, str]]]:
+def predict(anchors: list[Anchor],
+            table: dict[str, KernelConstants]) -> tuple[list[Prediction], list[tuple[Anchor, str]]]:
     """Predictions of every covered anchor with the constants of ``table``; the skipped ones with why."""
     predictions, skipped = [], []
     for anchor in anchors:

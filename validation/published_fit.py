@@ -1,11 +1,13 @@
 """Fitting the kernel model's constants on the published anchors, and the honest checks of the fit.
 
-:func:`fit_generation` fits the five constants of one GPU generation
+:func:`fit_generation` fits the six constants of one GPU generation
 (:class:`~costmodel.hardware.kernels.KernelConstants`) to that generation's anchor rows by
 cyclic coordinate descent on a grid in the logarithm of each constant, minimising the
 weighted mean absolute log error
 
-.. math:: L = \\sum_i w_i \\left|\\ln \\frac{\\hat y_i}{y_i}\\right| + \\lambda \\sum_j \\ln^2 \\frac{\\theta_j}{\\theta_j^{0}},
+.. math::
+    L = \\sum_i w_i \\left|\\ln \\frac{\\hat y_i}{y_i}\\right|
+        + \\lambda \\sum_j \\ln^2 \\frac{\\theta_j}{\\theta_j^{0}},
 
 with a weak ridge (:data:`PRIOR`) towards the common start :data:`START`, and
 each (GPU, mode) group weighted equally (``w_i = 1 / n_group``), so that the few A100 rows

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from costmodel.validation.published import RESULTS, Anchor, Prediction, load_anchors, predict
+
 from costmodel.core.jsonfile import write_json_atomically
 from costmodel.hardware.kernels import GENERATION_CONSTANTS, KernelConstants
-from costmodel.validation.published import RESULTS, Anchor, Prediction, load_anchors, predict
 
 #: the issue's targets: median |error| over a group, and over a family
 MEDIAN_TARGET = 0.20
@@ -81,7 +82,8 @@ def meets_targets(predictions: list[Prediction]) -> list[str]:
 
 def table(summaries: list[Summary], title: str) -> str:
     """A markdown table of summaries."""
-    lines = [f"| {title} | mode | rows | median abs error | worst abs error | worst row |", "|---|---|---:|---:|---:|---|"]
+    lines = [f"| {title} | mode | rows | median abs error | worst abs error | worst row |",
+             "|---|---|---:|---:|---:|---|"]
     for s in summaries:
         lines.append(f"| {s.group} | {s.mode} | {s.count} | {s.median:.1%} | {s.worst:.1%} | "
                      f"{s.to_json()['worst_row']} |")

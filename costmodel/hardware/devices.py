@@ -401,6 +401,7 @@ def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
         raise InvalidConfigError(f"devices.{name}", dict(fields), f"in {path}: malformed entry ({exc})") from None
 
 
-__all__ = ["DeviceSpec", "BUILTIN_DEVICES", "GENERATIONS", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype", "as_quantity",
+__all__ = ["DeviceSpec", "BUILTIN_DEVICES", "GENERATIONS", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype",
+           "as_quantity",
            "register_device", "unregister_device", "list_devices", "datasheet_device", "device_from_dict",
            "load_device_file"]

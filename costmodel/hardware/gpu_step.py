@@ -85,10 +85,10 @@ def backward_shapes(kind: str, shapes: tuple[Shape, ...], flops_ratio: float) ->
         return shapes
     out: list[Shape] = []
     for s in shapes:
-        common = {"batch": s.batch, "count": s.count, "window": s.window, "strided": s.strided}
-        out.append(Shape(m=s.n, n=s.k, k=s.m, **common))  # weight (or second operand) gradient
+        # weight (or second operand) gradient, then the input gradient
+        out.append(Shape(m=s.n, n=s.k, k=s.m, batch=s.batch, count=s.count, window=s.window, strided=s.strided))
         if flops_ratio > 1.5:
-            out.append(Shape(m=s.m, n=s.k, k=s.n, **common))  # input gradient
+            out.append(Shape(m=s.m, n=s.k, k=s.n, batch=s.batch, count=s.count, window=s.window, strided=s.strided))
     return tuple(out)
 
 

@@ -120,20 +120,23 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
     "sm_70": KernelConstants(tensor_efficiency=0.626, cuda_efficiency=0.777, depthwise_efficiency=0.218,
                              bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.94e-05,
-                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, ConvNeXt and DINO "
-                                                  "papers)"),
+                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
+                                                  "ConvNeXt and DINO papers)"),
     "sm_75": KernelConstants(tensor_efficiency=0.584, cuda_efficiency=0.669, depthwise_efficiency=0.3,
                              bandwidth_efficiency=0.7, launch_s=2.96e-06, host_s=5.62e-05,
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
-                                                  "depthwise_efficiency not constrained (no depthwise row): left at the start"),
+                                                  "depthwise_efficiency not constrained (no depthwise row): "
+                                                  "left at the start"),
     "sm_80": KernelConstants(tensor_efficiency=0.325, cuda_efficiency=0.75, depthwise_efficiency=0.14,
                              bandwidth_efficiency=0.761, launch_s=2.04e-06, host_s=3e-05,
                              source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
-                                                  "paper TF32 inference); cuda_efficiency and host_s not constrained: left at the start"),
+                                                  "paper TF32 inference); cuda_efficiency and host_s not "
+                                                  "constrained: left at the start"),
     "sm_86": KernelConstants(tensor_efficiency=0.972, cuda_efficiency=0.75, depthwise_efficiency=0.129,
                              bandwidth_efficiency=0.723, launch_s=4.43e-06, host_s=3e-05,
                              source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); cuda_efficiency and "
-                                                  "host_s not constrained (no fp32 or small-batch row): left at the start"),
+                                                  "host_s not constrained (no fp32 or small-batch row): "
+                                                  "left at the start"),
 }
 GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
 GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]
@@ -308,6 +311,7 @@ def time_kernels(ops: Iterable[KernelOp], spec: DeviceSpec, settings: ExecutionS
     return tuple(kernel_time(op, spec, settings, constants) for op in ops)
 
 
-__all__ = ["TILES", "FULL_RATE_REUSE", "WINOGRAD_SAVING", "SPLIT_K_MIN", "GEMM_KINDS", "KernelConstants", "GENERATION_CONSTANTS",
+__all__ = ["TILES", "FULL_RATE_REUSE", "WINOGRAD_SAVING", "SPLIT_K_MIN", "GEMM_KINDS", "KernelConstants",
+           "GENERATION_CONSTANTS",
            "constants_for", "Shape", "KernelOp", "tile_efficiency", "gemm_utilization", "KernelTime",
            "UNITS", "efficiency", "KernelTerms", "peak_rate", "kernel_terms", "kernel_time", "time_kernels"]

@@ -43,7 +43,7 @@ from costmodel.hardware.devices import canonical_dtype
 MEMORY_FORMATS: tuple[str, ...] = ("nchw", "channels_last")
 _FORMAT_ALIASES = {"nchw": "nchw", "contiguous": "nchw", "channels_last": "channels_last", "nhwc": "channels_last",
                    "channels-last": "channels_last"}
-#: update kernels' fp32 values read or written per parameter (see :data:`costmodel.hardware.microbench.OPTIMIZER_TRAFFIC`)
+#: the optimizers the kernel model times (their traffic: :data:`costmodel.hardware.gpu_step.UPDATE_VALUES`)
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "adam", "adamw")
 #: generations whose Tensor Cores run TF32
 TF32_GENERATIONS: tuple[str, ...] = ("sm_80", "sm_86", "sm_89", "sm_90")

@@ -81,6 +81,17 @@ def test_the_committed_results_are_this_model_s(predicted):
     assert saved["failures"] == [] and "leave_one_family_out" in saved
 
 
+def test_the_docs_show_these_results(predicted):
+    from pathlib import Path
+
+    from costmodel.validation.published_report import table
+
+    predictions, _ = predicted
+    text = (Path(__file__).resolve().parent.parent / "docs" / "validation.md").read_text(encoding="utf-8")
+    assert table(summarise(predictions, "gpu"), "GPU") in text
+    assert table(summarise(predictions, "family"), "family") in text
+
+
 @pytest.mark.slow
 def test_refitting_on_the_anchors_gives_the_committed_constants(anchors):
     """The constants in costmodel.hardware.kernels are the fit's output (rounded to 3 digits)."""

@@ -95,6 +95,10 @@ def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
 class DeviceSpec:
     """Published capabilities of one device.
 
+    The Tensor Core rates of ``bf16``/``fp16`` are those **with FP32 accumulate** (what
+    PyTorch's autocast runs). Data-centre GPUs quote that rate; GeForce cards quote twice
+    it (their FP16-accumulate rate) as the headline figure, so the half is stored.
+
     Parameters
     ----------
     name : str
@@ -118,10 +122,6 @@ class DeviceSpec:
         CUDA compute capability (``sm_70`` Volta, ``sm_75`` Turing, ``sm_80`` A100, ``sm_86``
         GeForce Ampere, ``sm_89`` Ada, ``sm_90`` Hopper): the kernel model's fitted
         constants are per generation; ``""`` for none.
-
-    The Tensor Core rates of ``bf16``/``fp16`` are those **with FP32 accumulate** (what
-    PyTorch's autocast runs). Data-centre GPUs quote that rate; GeForce cards quote twice
-    it (their FP16-accumulate rate) as the headline figure, so the half is stored.
     """
 
     name: str

@@ -19,7 +19,8 @@ from costmodel.models.presets import PRESETS
 
 EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",
             "costmodel validate --memory --models resnet18 --batches 1 8 --optimizers adam",
-            "costmodel validate --models vit_ti_16 --json")
+            "costmodel validate --models vit_ti_16 --json",
+            "costmodel validate --published   # GPU kernel model vs published GPU throughput")
 
 
 def register(sub: Any) -> None:
@@ -30,6 +31,8 @@ def register(sub: Any) -> None:
     val.add_argument("--batch", type=positive_int, default=1, help="images per step (default 1)")
     val.add_argument("--output", metavar="PATH", help="results file (default validation/results/<device>.json)")
     val.add_argument("--json", action="store_true", help="print the records as one JSON list")
+    val.add_argument("--published", action="store_true",
+                     help="predict the published GPU throughput anchors (no GPU needed) and print the errors")
     mem = val.add_argument_group("memory (with --memory)")
     mem.add_argument("--memory", action="store_true",
                      help="validate saved activations and peak training memory instead of FLOPs "
@@ -51,6 +54,10 @@ def _check_presets(models: Sequence[str]) -> None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the FLOP (or memory) validation and print predicted against measured."""
+    if args.published:
+        from costmodel.validation.published_report import main  # type: ignore[import-not-found,unused-ignore]
+
+        return int(main([]))
     if args.memory:
         return _validate_memory(args)
     from costmodel.validation.report import (  # type: ignore[import-not-found,unused-ignore]

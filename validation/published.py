@@ -168,6 +168,7 @@ class RowTerms:
     compute_s: tuple[float, ...]
     unit: tuple[int, ...]
     memory_s: tuple[float, ...]
+    extra_s: tuple[float, ...]
     launches: tuple[float, ...]
     backward: tuple[bool, ...]
     host_launches: float
@@ -180,9 +181,9 @@ class RowTerms:
         eta = (tc, cuda, dw, 1.0)
         gpu = 0.0
         backward = 0.0
-        for c, u, m, n, b in zip(self.compute_s, self.unit, self.memory_s, self.launches, self.backward,
-                                 strict=True):
-            s = max(c / eta[u], m / bw) + n * launch
+        for c, u, m, e, n, b in zip(self.compute_s, self.unit, self.memory_s, self.extra_s, self.launches,
+                                    self.backward, strict=True):
+            s = max(c / eta[u], m / bw) + e / bw + n * launch
             gpu += s
             backward += s if b else 0.0
         return max(gpu, self.host_launches * host) + max(0.0, self.communication_s - backward)
@@ -202,7 +203,8 @@ def _terms(config: Any, batch: int, settings: ExecutionSettings, mode: str, devi
         params = opt.bytes / (4.0 * 5)
         comm = communication_seconds(4.0 * params, gpus, spec.link_bandwidth.to("byte/s").magnitude, "ddp")
     return RowTerms(compute_s=tuple(t.compute_s for t in terms), unit=tuple(UNITS.index(t.unit) for t in terms),
-                    memory_s=tuple(t.memory_s for t in terms), launches=tuple(t.launches for t in terms),
+                    memory_s=tuple(t.memory_s for t in terms), extra_s=tuple(t.extra_s for t in terms),
+                    launches=tuple(t.launches for t in terms),
                     backward=tuple(op.direction == "backward" for op in ops),
                     host_launches=sum(op.launches for op in ops), communication_s=comm, images=batch * gpus)
 

@@ -58,6 +58,7 @@ def _objective(anchors: list[Anchor]) -> Callable[[KernelConstants], float]:
     compute = np.concatenate([t.compute_s for t, _ in rows])
     unit = np.concatenate([t.unit for t, _ in rows])
     memory = np.concatenate([t.memory_s for t, _ in rows])
+    extra = np.concatenate([t.extra_s for t, _ in rows])
     launches = np.concatenate([t.launches for t, _ in rows])
     backward = np.concatenate([t.backward for t, _ in rows]).astype(float)
     host = np.array([t.host_launches for t, _ in rows])
@@ -69,7 +70,7 @@ def _objective(anchors: list[Anchor]) -> Callable[[KernelConstants], float]:
     def loss(constants: KernelConstants) -> float:
         tc, cuda, dw, bw, launch, host_s = constants.as_tuple()
         eta = np.array([tc, cuda, dw, 1.0])[unit]
-        per_op = np.maximum(compute / eta, memory / bw) + launches * launch
+        per_op = np.maximum(compute / eta, memory / bw) + extra / bw + launches * launch
         gpu = np.bincount(index, per_op, minlength=len(rows))
         back = np.bincount(index, per_op * backward, minlength=len(rows))
         seconds = np.maximum(gpu, host * host_s) + np.maximum(0.0, comm - back)

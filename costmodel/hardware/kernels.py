@@ -28,11 +28,15 @@ multiplications (cuDNN's Tensor Core kernels are implicit GEMMs: no saving there
 kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
 :math:`\eta_{BW}` of the DRAM bandwidth, and pays a launch gap :math:`t_L`:
 
-.. math:: t = \max\left(t_F,\ \frac{Q}{\eta_{BW} B}\right) + n_{launch}\, t_L
+.. math:: t = \max\left(t_F,\ \frac{Q}{\eta_{BW} B}\right) + \frac{Q_T}{\eta_{BW} B} + n_{launch}\, t_L
 
 An NCHW convolution on Tensor Cores pays layout transposes (cuDNN's Tensor Core kernels
-are NHWC): its input and output are read and written once more in each direction,
-:math:`2 (Q - Q_W)` extra bytes (:math:`Q_W` the weight's). The host dispatches kernels
+are NHWC): its input and output are read and written once more in each direction by
+kernels of their own, :math:`Q_T = 2 (Q - Q_W)` bytes (:math:`Q_W` the weight's). The
+forward pass of an unstrided 1x1 convolution is exempt: in NCHW it is a plain product
+``W X`` per image (its backward, whose weight gradient reduces over images and pixels, is not). Casts
+of a float32 input under autocast and bias-gradient sums are counted in the op's own
+bytes :math:`Q` (:mod:`costmodel.cost.traffic`), under the max: a simplification. The host dispatches kernels
 one by one (eager PyTorch), so a step is never shorter than :math:`n_{kernels}\, t_H`.
 
 The constants :math:`\eta_{TC}, \eta_{CUDA}, \eta_{BW}, t_L, t_H` are per GPU generation
@@ -119,24 +123,24 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
     "sm_70": KernelConstants(tensor_efficiency=0.626, cuda_efficiency=0.777, depthwise_efficiency=0.218,
-                             bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.94e-05,
+                             bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.93e-05,
                              source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
                                                   "ConvNeXt and DINO papers)"),
-    "sm_75": KernelConstants(tensor_efficiency=0.584, cuda_efficiency=0.669, depthwise_efficiency=0.3,
+    "sm_75": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.669, depthwise_efficiency=0.3,
                              bandwidth_efficiency=0.7, launch_s=2.96e-06, host_s=5.62e-05,
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
                                                   "depthwise_efficiency not constrained (no depthwise row): "
                                                   "left at the start"),
-    "sm_80": KernelConstants(tensor_efficiency=0.325, cuda_efficiency=0.75, depthwise_efficiency=0.14,
-                             bandwidth_efficiency=0.761, launch_s=2.04e-06, host_s=3e-05,
+    "sm_80": KernelConstants(tensor_efficiency=0.334, cuda_efficiency=0.75, depthwise_efficiency=0.118,
+                             bandwidth_efficiency=0.818, launch_s=3.44e-06, host_s=3e-05,
                              source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
                                                   "paper TF32 inference); cuda_efficiency and host_s not "
                                                   "constrained: left at the start"),
-    "sm_86": KernelConstants(tensor_efficiency=0.972, cuda_efficiency=0.75, depthwise_efficiency=0.129,
-                             bandwidth_efficiency=0.723, launch_s=4.43e-06, host_s=3e-05,
-                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); cuda_efficiency and "
-                                                  "host_s not constrained (no fp32 or small-batch row): "
-                                                  "left at the start"),
+    "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.141,
+                             bandwidth_efficiency=0.723, launch_s=4.19e-06, host_s=3e-05,
+                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); tensor_efficiency "
+                                                  "at its upper bound (1); cuda_efficiency and host_s not "
+                                                  "constrained (no fp32 or small-batch row): left at the start"),
 }
 GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
 GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]
@@ -240,20 +244,23 @@ def efficiency(unit: str, constants: KernelConstants) -> float:
 class KernelTerms:
     """The efficiency-free terms of an op's time: seconds at 100 % of the peak and of the bandwidth.
 
-    ``time = max(compute_s / eta, memory_s / eta_BW) + launches t_L`` with ``eta`` the
-    efficiency of the ``unit`` the products run on (:data:`UNITS`).
+    ``time = max(compute_s / eta, memory_s / eta_BW) + extra_s / eta_BW + launches t_L`` with
+    ``eta`` the efficiency of the ``unit`` the products run on (:data:`UNITS`); ``extra_s``
+    is the traffic of separate memory-bound kernels the op needs (NCHW transposes).
     """
 
     compute_s: float
     unit: str
     memory_s: float
     launches: float
+    extra_s: float = 0.0
 
     def seconds(self, constants: KernelConstants) -> tuple[float, float, float]:
         """(total, compute, memory) seconds with ``constants``."""
         eta = efficiency(self.unit, constants)
         compute, memory = self.compute_s / eta, self.memory_s / constants.bandwidth_efficiency
-        return max(compute, memory) + self.launches * constants.launch_s, compute, memory
+        extra = self.extra_s / constants.bandwidth_efficiency
+        return max(compute, memory) + extra + self.launches * constants.launch_s, compute, memory + extra
 
 
 def peak_rate(kind: str, spec: DeviceSpec, settings: ExecutionSettings) -> tuple[float, bool]:
@@ -284,14 +291,16 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
         compute = op.flops * per_flop / rate
     else:
         compute = op.flops / rate
-    nbytes = op.bytes
+    extra = 0.0
     launches = op.launches
-    if op.kind == "conv" and tensor and settings.memory_format == "nchw":
-        nbytes += 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC
+    pointwise = op.direction == "forward" and all(s.window == 1 and not s.strided for s in op.shapes)
+    if op.kind == "conv" and tensor and settings.memory_format == "nchw" and not pointwise:
+        extra = 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC: kernels of their own
         launches *= 3
     unit = "tensor" if tensor else ("depthwise" if op.kind == "conv_depthwise" else
                                     "cuda" if op.kind in GEMM_KINDS else "vector")
-    return KernelTerms(compute_s=compute, unit=unit, memory_s=nbytes / bandwidth, launches=launches)
+    return KernelTerms(compute_s=compute, unit=unit, memory_s=op.bytes / bandwidth, launches=launches,
+                       extra_s=extra / bandwidth)
 
 
 def kernel_time(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings,

@@ -35,6 +35,9 @@ def register(sub: Any) -> None:
     p.add_argument("--optimizer", default="adamw", choices=("sgd", "momentum", "adam", "adamw"))
     p.add_argument("--strategy", default="ddp", help="ddp, zero1, zero2, zero3 or fsdp")
     p.add_argument("--price", help="price per GPU-hour with a currency, e.g. '2.50 USD/h'")
+    p.add_argument("--memory-format", default="nchw", choices=("nchw", "channels_last"),
+                   help="GPU activation layout (default nchw, PyTorch's default)")
+    p.add_argument("--compiled", action="store_true", help="torch.compile: elementwise chains fused (GPU)")
     p.add_argument("--profile", metavar="PATH", help="a calibrated profile file to use")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_plan)
@@ -62,7 +65,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
                      lambda: parse_count(args.dataset_size, "--dataset-size"))
     result = plan(args.model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
                   dataset_size=images, dtype=args.dtype, optimizer=args.optimizer,
-                  strategy=args.strategy, price=_price(args.price), profile_path=args.profile)
+                  strategy=args.strategy, price=_price(args.price), profile_path=args.profile,
+                  memory_format=args.memory_format, compiled=args.compiled)
     if args.json:
         print_json(result.to_json())
         return 0

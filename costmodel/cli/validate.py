@@ -18,7 +18,8 @@ from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 
 EXAMPLES = ("costmodel validate --models resnet18 vit_ti_16",
             "costmodel validate --memory --models resnet18 --batches 1 8 --optimizers adam",
-            "costmodel validate --models vit_ti_16 --json")
+            "costmodel validate --models vit_ti_16 --json",
+            "costmodel validate --published   # GPU kernel model vs published GPU throughput")
 
 
 def register(sub: Any) -> None:
@@ -29,6 +30,8 @@ def register(sub: Any) -> None:
     val.add_argument("--batch", type=positive_int, default=1, help="images per step (default 1)")
     val.add_argument("--output", metavar="PATH", help="results file (default validation/results/<device>.json)")
     val.add_argument("--json", action="store_true", help="print the records as one JSON list")
+    val.add_argument("--published", action="store_true",
+                     help="predict the published GPU throughput anchors (no GPU needed) and print the errors")
     mem = val.add_argument_group("memory (with --memory)")
     mem.add_argument("--memory", action="store_true",
                      help="validate saved activations and peak training memory instead of FLOPs "
@@ -67,6 +70,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     failed (out of memory, an error, a count that differs), 2 for bad input.
     """
     _check_device(args.device)
+    if args.published:
+        from costmodel.validation.published_report import main  # type: ignore[import-not-found,unused-ignore]
+
+        return int(main([]))
     if args.memory:
         return _validate_memory(args)
     from costmodel.models.presets import PRESETS

@@ -26,7 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 import sympy
@@ -34,6 +34,35 @@ import sympy
 Expr: TypeAlias = sympy.Expr  # SymPy is untyped: an alias of Any to the checker
 _ZERO = sympy.S.Zero
 MIXED = "mixed"
+
+
+@dataclass(frozen=True)
+class Gemm:
+    r"""The shape of the matrix product a forward kernel runs: ``count`` launches of ``batch``
+    products ``(m x k) @ (k x n)`` (a convolution as its implicit GEMM: ``m = B H_out W_out``,
+    ``n = C_out / g``, ``k = C_in k_h k_w / g``, ``batch = g``).
+
+    Only the GPU kernel model (:mod:`costmodel.hardware.kernels`) reads it: tile and wave
+    quantization follow the shape, not the FLOPs. ``window`` is a convolution's
+    ``k_h k_w`` (1 for a matrix product) and ``strided`` 1 when its stride is not 1:
+    cuDNN can run an unstrided 3x3 convolution as a Winograd transform.
+    """
+
+    m: Expr
+    n: Expr
+    k: Expr
+    batch: Expr = sympy.S.One
+    count: Expr = sympy.S.One
+    window: Expr = sympy.S.One
+    strided: Expr = sympy.S.Zero
+
+    def __post_init__(self) -> None:
+        for name in ("m", "n", "k", "batch", "count", "window", "strided"):
+            object.__setattr__(self, name, sympy.sympify(getattr(self, name)))
+
+    def map(self, fn: Callable[[Expr], Expr]) -> Gemm:
+        return Gemm(m=fn(self.m), n=fn(self.n), k=fn(self.k), batch=fn(self.batch), count=fn(self.count),
+                    window=fn(self.window), strided=fn(self.strided))
 
 
 @dataclass(frozen=True)
@@ -49,21 +78,26 @@ class Traffic:
         Bytes read plus bytes written by the forward and by the backward kernels.
     launches : SymPy expression
         Kernel launches per pass (each repetition of an op launches its kernels again).
+    gemms : tuple of Gemm
+        The matrix products of the forward kernels (matmul, conv, attention ops), for the
+        GPU kernel model; not part of equality.
     """
 
     kind: str = ""
     forward: Expr = _ZERO
     backward: Expr = _ZERO
     launches: Expr = _ZERO
+    gemms: tuple[Gemm, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         for name in ("forward", "backward", "launches"):
             object.__setattr__(self, name, sympy.sympify(getattr(self, name)))
 
     @staticmethod
-    def op(kind: str, *, forward: Any = 0, backward: Any = 0, launches: Any = 1) -> Traffic:
-        """The traffic of one op of ``kind``."""
-        return Traffic(kind=kind, forward=forward, backward=backward, launches=launches)
+    def op(kind: str, *, forward: Any = 0, backward: Any = 0, launches: Any = 1,
+           gemms: tuple[Gemm, ...] = ()) -> Traffic:
+        """The traffic of one op of ``kind`` (``gemms``: the shapes of its matrix products)."""
+        return Traffic(kind=kind, forward=forward, backward=backward, launches=launches, gemms=tuple(gemms))
 
     @property
     def is_empty(self) -> bool:
@@ -77,7 +111,7 @@ class Traffic:
             return other
         kind = self.kind if self.kind == other.kind else MIXED
         return Traffic(kind=kind, forward=self.forward + other.forward, backward=self.backward + other.backward,
-                       launches=self.launches + other.launches)
+                       launches=self.launches + other.launches, gemms=self.gemms + other.gemms)
 
     def repeat(self, times: Any) -> Traffic:
         """``times`` repetitions (``times`` may be a symbol, e.g. the depth)."""
@@ -85,14 +119,16 @@ class Traffic:
             return self
         times = sympy.sympify(times)
         return Traffic(kind=self.kind, forward=self.forward * times, backward=self.backward * times,
-                       launches=self.launches * times)
+                       launches=self.launches * times,
+                       gemms=tuple(Gemm(m=g.m, n=g.n, k=g.k, batch=g.batch, count=g.count * times, window=g.window,
+                                        strided=g.strided) for g in self.gemms))
 
     def map(self, fn: Callable[[Expr], Expr]) -> Traffic:
         """Apply ``fn`` (e.g. a substitution) to every expression."""
         if self.is_empty:
             return self
         return Traffic(kind=self.kind, forward=fn(self.forward), backward=fn(self.backward),
-                       launches=fn(self.launches))
+                       launches=fn(self.launches), gemms=tuple(g.map(fn) for g in self.gemms))
 
     @property
     def total(self) -> Expr:
@@ -109,4 +145,4 @@ EMPTY = Traffic()
 F32 = 4
 
 
-__all__ = ["Traffic", "EMPTY", "MIXED", "F32"]
+__all__ = ["Gemm", "Traffic", "EMPTY", "MIXED", "F32"]

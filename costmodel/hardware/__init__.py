@@ -1,6 +1,7 @@
-"""Time and capacity: device specs with cited sources, calibrated device profiles, the
-per-op roofline, the microbenchmarks of ``costmodel calibrate``, training-step time and
-training plans, and multi-GPU (data-parallel, ZeRO/FSDP) memory and communication.
+"""Time and capacity: device specs with cited sources, calibrated device profiles, the per-op
+roofline, the GPU kernel model (tiles, waves, bandwidth; execution settings), the
+microbenchmarks of ``costmodel calibrate``, training-step time and training plans, and
+multi-GPU (data-parallel, ZeRO/FSDP) memory and communication.
 
 Public names are re-exported here lazily (PEP 562): ``from costmodel.hardware import X``
 imports only the module that defines ``X``.
@@ -80,4 +81,18 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "parse_price": "parallel",
     "gpu_hours": "parallel",
     "training_cost": "parallel",
+    "GENERATIONS": "devices",
+    "ExecutionSettings": "settings",
+    "pytorch_defaults": "settings",
+    "MEMORY_FORMATS": "settings",
+    "KernelConstants": "kernels",
+    "GENERATION_CONSTANTS": "kernels",
+    "KernelOp": "kernels",
+    "Shape": "kernels",
+    "gemm_utilization": "kernels",
+    "kernel_time": "kernels",
+    "GpuTime": "gpu_step",
+    "gpu_time": "gpu_step",
+    "model_kernel_ops": "gpu_step",
+    "kernel_step_time": "gpu_step",
 })

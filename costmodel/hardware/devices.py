@@ -51,6 +51,10 @@ DTYPE_ALIASES: dict[str, str] = {
 #: bytes per element of each dtype as stored in memory (TF32 is stored as fp32)
 ITEMSIZE: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
+#: GPU generations, by CUDA compute capability ("" = none given): sm_70 Volta (V100), sm_75 Turing (T4),
+#: sm_80 Ampere GA100 (A100), sm_86 Ampere GA10x (RTX 30xx, A10, A40), sm_89 Ada (RTX 40xx, L4), sm_90 Hopper
+GENERATIONS: tuple[str, ...] = ("", "sm_70", "sm_75", "sm_80", "sm_86", "sm_89", "sm_90")
+
 _BYTE_UNIT = re.compile(r"(byte|bit|\bB\b|iB)")
 
 
@@ -101,6 +105,10 @@ def as_quantity(field_name: str, value: Any, unit: str) -> Quantity:
 class DeviceSpec:
     """Published capabilities of one device.
 
+    The Tensor Core rates of ``bf16``/``fp16`` are those **with FP32 accumulate** (what
+    PyTorch's autocast runs). Data-centre GPUs quote that rate; GeForce cards quote twice
+    it (their FP16-accumulate rate) as the headline figure, so the half is stored.
+
     Parameters
     ----------
     name : str
@@ -115,6 +123,15 @@ class DeviceSpec:
         Total (both directions) GPU-to-GPU bandwidth per GPU, as datasheets list it.
     sources : mapping field -> citation
     kind : {"gpu", "cpu"}
+    sm_count : int or None
+        Streaming multiprocessors (GPUs): the tiles of a matrix product run in waves of
+        ``sm_count`` (:mod:`costmodel.hardware.kernels`).
+    clock : quantity in Hz, or None
+        Boost clock the datasheet peak rates are quoted at.
+    generation : str
+        CUDA compute capability (``sm_70`` Volta, ``sm_75`` Turing, ``sm_80`` A100, ``sm_86``
+        GeForce Ampere, ``sm_89`` Ada, ``sm_90`` Hopper): the kernel model's fitted
+        constants are per generation; ``""`` for none.
     """
 
     name: str
@@ -126,6 +143,9 @@ class DeviceSpec:
     sources: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     kind: str = "gpu"
+    sm_count: int | None = None
+    clock: Quantity | None = None
+    generation: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not re.fullmatch(r"[A-Za-z0-9_.\-]+", self.name):
@@ -142,6 +162,13 @@ class DeviceSpec:
         if self.kind not in ("gpu", "cpu"):
             raise InvalidConfigError("kind", self.kind, "must be 'gpu' or 'cpu'")
         object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
+        if self.sm_count is not None and (isinstance(self.sm_count, bool) or not isinstance(self.sm_count, int)
+                                          or self.sm_count <= 0):
+            raise InvalidConfigError("sm_count", self.sm_count, "must be a positive integer")
+        if self.clock is not None:
+            object.__setattr__(self, "clock", as_quantity("clock", self.clock, "Hz"))
+        if self.generation not in GENERATIONS:
+            raise InvalidConfigError("generation", self.generation, f"must be one of {', '.join(GENERATIONS)}")
 
     def peak(self, dtype: str = "fp32") -> Quantity:
         """Dense peak rate for ``dtype`` (flop/s); a dtype the device lacks is an error."""
@@ -166,21 +193,35 @@ _H100_DATASHEET = "NVIDIA H100 Tensor Core GPU datasheet (2023), H100 SXM column
 _H200_DATASHEET = "NVIDIA H200 Tensor Core GPU datasheet (2024), H200 SXM column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
 _A100_DATASHEET = "NVIDIA A100 Tensor Core GPU datasheet (2021), A100 80GB SXM column; dense rates (sparse in parentheses there)"  # noqa: E501
 _V100_DATASHEET = "NVIDIA Tesla V100 GPU datasheet (2020), V100 SXM2 column"
+_H100_PCIE_DATASHEET = "NVIDIA H100 Tensor Core GPU datasheet (2023), H100 PCIe column; Tensor Core rates halved (datasheet lists with sparsity)"  # noqa: E501
+_A100_40_DATASHEET = "NVIDIA A100 Tensor Core GPU datasheet (2021), A100 40GB SXM column; dense rates (sparse in parentheses there)"  # noqa: E501
+_T4_DATASHEET = "NVIDIA T4 Tensor Core GPU datasheet (2019): FP32 8.1 TFLOPS, mixed precision (FP16/FP32) 65 TFLOPS, 320+ GB/s"  # noqa: E501
+_GA102_WHITEPAPER = "GeForce datasheet: NVIDIA Ampere GA102 GPU Architecture whitepaper (2020), Table 9 (GeForce RTX 3090): FP16 Tensor TFLOPS with FP32 Accumulate 71 (dense), TF32 Tensor 35.6, FP32 35.6; 936 GB/s; 82 SMs, boost 1695 MHz"  # noqa: E501
+_AD102_WHITEPAPER = "GeForce datasheet: NVIDIA Ada GPU Architecture whitepaper (2022), Appendix A, Table 2 (GeForce RTX 4090): FP16/BF16 Tensor TFLOPS with FP32 Accumulate 165.2 (dense), TF32 Tensor 82.6, FP32 82.6; 1008 GB/s; 128 SMs, boost 2520 MHz"  # noqa: E501
+_GV100_WHITEPAPER = "NVIDIA Tesla V100 GPU Architecture whitepaper (2017), Table 1: 80 SMs, boost 1530 MHz (SXM2)"
+_GA100_WHITEPAPER = "NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020), Table 3: 108 SMs, boost 1410 MHz"
+_GH100_WHITEPAPER = "NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022), Table 3: H100 SXM5 132 SMs, H100 PCIe 114 SMs; boost 1980 / 1755 MHz"  # noqa: E501
+_TU104_WHITEPAPER = "NVIDIA Turing GPU Architecture whitepaper (2018), Appendix (Tesla T4): 40 SMs, boost 1590 MHz"
+_AD104_L4 = "NVIDIA Ada GPU Architecture whitepaper (2022) / L4 product brief: 58 SMs, boost 2040 MHz"
 _L4_DATASHEET = "NVIDIA L4 Tensor Core GPU datasheet (2023); Tensor Core rates halved (datasheet lists with sparsity)"
 
 
 def _spec(name: str, description: str, source: str, *, peaks: dict[str, str], bandwidth: str, memory: str,
-          link: str | None, aliases: tuple[str, ...], link_source: str | None = None) -> DeviceSpec:
+          link: str | None, aliases: tuple[str, ...], link_source: str | None = None, sm_count: int | None = None,
+          clock: str | None = None, generation: str = "", sm_source: str | None = None) -> DeviceSpec:
     sources = {"peak_flops": source, "memory_bandwidth": source, "memory": source}
     if link is not None:
         sources["interconnect_bandwidth"] = link_source or source
+    if sm_count is not None:
+        sources["sm_count"] = sources["clock"] = sm_source or source
     return DeviceSpec(name=name, description=description,
                       peak_flops={k: as_quantity(f"peak_flops.{k}", v, "flop/s") for k, v in peaks.items()},
                       memory_bandwidth=as_quantity("memory_bandwidth", bandwidth, "byte/s"),
                       memory=as_quantity("memory", memory, "byte"),
                       interconnect_bandwidth=None if link is None else as_quantity("interconnect_bandwidth", link,
                                                                                    "byte/s"),
-                      sources=sources, aliases=aliases)
+                      sources=sources, aliases=aliases, sm_count=sm_count,
+                      clock=None if clock is None else as_quantity("clock", clock, "Hz"), generation=generation)
 
 
 BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
@@ -188,25 +229,57 @@ BUILTIN_DEVICES: tuple[DeviceSpec, ...] = (
           peaks={"fp32": "67 TFLOP/s", "tf32": "494.5 TFLOP/s", "bf16": "989.5 TFLOP/s",
                  "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
           bandwidth="3.35 TB/s", memory="80 GB", link="900 GB/s",
-          link_source=_H100_DATASHEET + ": NVLink 900 GB/s", aliases=("h100", "h100-sxm", "h100sxm")),
+          link_source=_H100_DATASHEET + ": NVLink 900 GB/s", aliases=("h100", "h100-sxm", "h100sxm"),
+          sm_count=132, clock="1.98 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
+    _spec("h100_pcie", "NVIDIA H100 PCIe 80GB", _H100_PCIE_DATASHEET,
+          peaks={"fp32": "51.2 TFLOP/s", "tf32": "378 TFLOP/s", "bf16": "756 TFLOP/s",
+                 "fp16": "756 TFLOP/s", "fp8": "1513 TFLOP/s"},
+          bandwidth="2 TB/s", memory="80 GB", link="600 GB/s",
+          link_source=_H100_PCIE_DATASHEET + ": NVLink bridge 600 GB/s", aliases=("h100-pcie",),
+          sm_count=114, clock="1.755 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
     _spec("h200", "NVIDIA H200 SXM 141GB", _H200_DATASHEET,
           peaks={"fp32": "67 TFLOP/s", "tf32": "494.5 TFLOP/s", "bf16": "989.5 TFLOP/s",
                  "fp16": "989.5 TFLOP/s", "fp8": "1979 TFLOP/s"},
           bandwidth="4.8 TB/s", memory="141 GB", link="900 GB/s",
-          link_source=_H200_DATASHEET + ": NVLink 900 GB/s", aliases=("h200_sxm", "h200-sxm")),
+          link_source=_H200_DATASHEET + ": NVLink 900 GB/s", aliases=("h200_sxm", "h200-sxm"),
+          sm_count=132, clock="1.98 GHz", generation="sm_90", sm_source=_GH100_WHITEPAPER),
     _spec("a100_80gb", "NVIDIA A100 SXM4 80GB", _A100_DATASHEET,
           peaks={"fp32": "19.5 TFLOP/s", "tf32": "156 TFLOP/s", "bf16": "312 TFLOP/s", "fp16": "312 TFLOP/s"},
           bandwidth="2039 GB/s", memory="80 GB", link="600 GB/s",
-          link_source=_A100_DATASHEET + ": NVLink 600 GB/s", aliases=("a100", "a100-80gb", "a100_sxm")),
+          link_source=_A100_DATASHEET + ": NVLink 600 GB/s", aliases=("a100", "a100-80gb", "a100_sxm"),
+          sm_count=108, clock="1.41 GHz", generation="sm_80", sm_source=_GA100_WHITEPAPER),
+    _spec("a100_40gb", "NVIDIA A100 SXM4 40GB", _A100_40_DATASHEET,
+          peaks={"fp32": "19.5 TFLOP/s", "tf32": "156 TFLOP/s", "bf16": "312 TFLOP/s", "fp16": "312 TFLOP/s"},
+          bandwidth="1555 GB/s", memory="40 GB", link="600 GB/s",
+          link_source=_A100_40_DATASHEET + ": NVLink 600 GB/s", aliases=("a100-40gb",),
+          sm_count=108, clock="1.41 GHz", generation="sm_80", sm_source=_GA100_WHITEPAPER),
     _spec("v100", "NVIDIA Tesla V100 SXM2 32GB", _V100_DATASHEET,
           peaks={"fp32": "15.7 TFLOP/s", "fp16": "125 TFLOP/s"},
           bandwidth="900 GB/s", memory="32 GB", link="300 GB/s",
-          link_source=_V100_DATASHEET + ": NVLink 300 GB/s", aliases=("v100_sxm2", "v100-32gb", "tesla_v100")),
+          link_source=_V100_DATASHEET + ": NVLink 300 GB/s", aliases=("v100_sxm2", "v100-32gb", "tesla_v100"),
+          sm_count=80, clock="1.53 GHz", generation="sm_70", sm_source=_GV100_WHITEPAPER),
+    _spec("t4", "NVIDIA T4 16GB (PCIe)", _T4_DATASHEET,
+          peaks={"fp32": "8.1 TFLOP/s", "fp16": "65 TFLOP/s"},
+          bandwidth="320 GB/s", memory="16 GB", link="32 GB/s",
+          link_source=_T4_DATASHEET + "; PCIe Gen3 x16 32 GB/s (no NVLink)", aliases=("tesla_t4",),
+          sm_count=40, clock="1.59 GHz", generation="sm_75", sm_source=_TU104_WHITEPAPER),
+    _spec("rtx3090", "NVIDIA GeForce RTX 3090 24GB", _GA102_WHITEPAPER,
+          peaks={"fp32": "35.6 TFLOP/s", "tf32": "35.6 TFLOP/s", "bf16": "71 TFLOP/s", "fp16": "71 TFLOP/s"},
+          bandwidth="936 GB/s", memory="24 GB", link="112.5 GB/s",
+          link_source=_GA102_WHITEPAPER + "; NVLink (3rd gen, 4 x4 links) 112.5 GB/s", aliases=("rtx_3090", "3090"),
+          sm_count=82, clock="1.695 GHz", generation="sm_86"),
+    _spec("rtx4090", "NVIDIA GeForce RTX 4090 24GB", _AD102_WHITEPAPER,
+          peaks={"fp32": "82.6 TFLOP/s", "tf32": "82.6 TFLOP/s", "bf16": "165.2 TFLOP/s", "fp16": "165.2 TFLOP/s",
+                 "fp8": "330.3 TFLOP/s"},
+          bandwidth="1008 GB/s", memory="24 GB", link="64 GB/s",
+          link_source=_AD102_WHITEPAPER + "; PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("rtx_4090", "4090"),
+          sm_count=128, clock="2.52 GHz", generation="sm_89"),
     _spec("l4", "NVIDIA L4 24GB (PCIe)", _L4_DATASHEET,
           peaks={"fp32": "30.3 TFLOP/s", "tf32": "60 TFLOP/s", "bf16": "121 TFLOP/s", "fp16": "121 TFLOP/s",
                  "fp8": "242.5 TFLOP/s"},
           bandwidth="300 GB/s", memory="24 GB", link="64 GB/s",
-          link_source=_L4_DATASHEET + ": PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("nvidia_l4",)),
+          link_source=_L4_DATASHEET + ": PCIe Gen4 x16 64 GB/s (no NVLink)", aliases=("nvidia_l4",),
+          sm_count=58, clock="2.04 GHz", generation="sm_89", sm_source=_AD104_L4),
 )
 
 _REGISTRY: dict[str, DeviceSpec] = {spec.name: spec for spec in BUILTIN_DEVICES}
@@ -274,7 +347,7 @@ def datasheet_device(name: str | DeviceSpec) -> DeviceSpec:
 def device_from_dict(name: str, data: Mapping[str, Any]) -> DeviceSpec:
     """A :class:`DeviceSpec` from plain data (quantities as strings with units)."""
     known = {"description", "peak_flops", "memory_bandwidth", "memory", "interconnect_bandwidth", "source",
-             "sources", "aliases"}
+             "sources", "aliases", "sm_count", "clock", "generation"}
     unknown = set(data) - known
     if unknown:
         raise InvalidConfigError(f"devices.{name}", sorted(unknown),
@@ -291,7 +364,8 @@ def device_from_dict(name: str, data: Mapping[str, Any]) -> DeviceSpec:
     return DeviceSpec(name=name, description=str(data.get("description", name)),
                       peak_flops=dict(data["peak_flops"]), memory_bandwidth=data["memory_bandwidth"],
                       memory=data["memory"], interconnect_bandwidth=data.get("interconnect_bandwidth"),
-                      sources=sources, aliases=tuple(data.get("aliases", ())))
+                      sources=sources, aliases=tuple(data.get("aliases", ())), sm_count=data.get("sm_count"),
+                      clock=data.get("clock"), generation=str(data.get("generation", "")))
 
 
 def load_device_file(path: str | Path, *, replace: bool = True) -> list[DeviceSpec]:
@@ -340,6 +414,7 @@ def _device_from_file(path: Path, name: Any, fields: Any) -> DeviceSpec:
         raise InvalidConfigError(f"devices.{name}", dict(fields), f"in {path}: malformed entry ({exc})") from None
 
 
-__all__ = ["DeviceSpec", "BUILTIN_DEVICES", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype", "as_quantity",
+__all__ = ["DeviceSpec", "BUILTIN_DEVICES", "GENERATIONS", "DTYPES", "ITEMSIZE", "CPU", "canonical_dtype",
+           "as_quantity",
            "register_device", "unregister_device", "list_devices", "datasheet_device", "device_from_dict",
            "load_device_file"]

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from costmodel import display
 from costmodel.core.errors import InvalidConfigError
 from costmodel.hardware.devices import CPU, DeviceSpec, canonical_dtype
+from costmodel.hardware.gpu_step import kernel_step_time, uses_kernel_model
 from costmodel.hardware.lookup import get_device, profile_for
 from costmodel.hardware.parallel import (
     OPTIMIZER_STATES,
@@ -51,6 +52,7 @@ from costmodel.hardware.parallel import (
 )
 from costmodel.hardware.profiles import DeviceProfile
 from costmodel.hardware.roofline import Op, RooflineTime, time_ops
+from costmodel.hardware.settings import ExecutionSettings
 
 _SUFFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "B": 10**9}
 
@@ -328,7 +330,8 @@ class TrainingPlan(display.Displayable):
 
 def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch: int, epochs: int = 1,
          dataset_size: Any = 1_281_167, dtype: str = "fp32", optimizer: str = "adamw", strategy: str = "ddp",
-         price: str | Price | None = None, profile_path: str | None = None) -> TrainingPlan:
+         price: str | Price | None = None, profile_path: str | None = None, memory_format: str = "nchw",
+         compiled: bool = False) -> TrainingPlan:
     """A training plan for ``model`` (a preset name or a config) on ``gpus`` devices.
 
     Parameters
@@ -344,6 +347,11 @@ def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch:
         Per GPU-hour with a currency (``"2.50 USD/h"``).
     profile_path : str, optional
         A calibrated profile file to use instead of the device's default.
+    memory_format, compiled
+        How the step runs on a GPU (:class:`~costmodel.hardware.settings.ExecutionSettings`;
+        fp32 uses TF32 for convolutions only, as PyTorch does by default). A GPU with an SM
+        count and fitted constants and no calibrated profile is timed by the kernel model
+        (:mod:`costmodel.hardware.gpu_step`); other devices by the per-kind roofline.
     """
     from costmodel.models import cost
     from costmodel.models.base import ArchConfig
@@ -368,8 +376,15 @@ def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch:
         raise InvalidConfigError("gpus", gpus, "the 'cpu' device is this one machine: use --gpus 1")
     link = spec.link_bandwidth.to("byte/s").magnitude if spec.link_bandwidth is not None else None
     params = int(cost(config, batch=1).params)
-    step = step_time(config, batch=local_batch, profile=profile, optimizer=optimizer, gpus=gpus, strategy=strategy,
-                     link_bandwidth=link, params=params)
+    if profile_path is None and device_name != CPU and uses_kernel_model(spec, dtype):
+        settings = ExecutionSettings(dtype=dtype, optimizer=optimizer, memory_format=memory_format, compiled=compiled)
+        step = kernel_step_time(config, batch=local_batch, spec=spec, settings=settings, gpus=gpus, strategy=strategy)
+        source = (f"GPU kernel model (tiles, waves, bandwidth, launches; {spec.generation} constants fitted on "
+                  f"published measurements), {settings.memory_format}{', compiled' if compiled else ''}")
+        profile = replace(profile, source=source)
+    else:
+        step = step_time(config, batch=local_batch, profile=profile, optimizer=optimizer, gpus=gpus,
+                         strategy=strategy, link_bandwidth=link, params=params)
     states, rest = step_memory(config, batch=local_batch, optimizer=optimizer, dtype=dtype)
     memory = memory_per_gpu(states, gpus=gpus, strategy=strategy, activations=rest)
     flops = float(cost(config, batch=batch, convention="full").training_flops)

@@ -15,12 +15,13 @@ from typing import Any
 from costmodel.core.conventions import Convention
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.trace import residual
+from costmodel.cost.traffic import F32, Traffic
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, size_field, sizes_field
 from costmodel.ops.conv import conv2d, conv_out_size
 from costmodel.ops.dense import linear
 from costmodel.ops.norm import batch_norm
-from costmodel.ops.pointwise import relu, residual_add
+from costmodel.ops.pointwise import elementwise_traffic, relu, residual_add
 from costmodel.ops.pool import avg_pool2d, max_pool2d
 
 EXPANSION = {"basic": 1, "bottleneck": 4}
@@ -196,7 +197,7 @@ def basic_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, stride: 
                                        precision=precision, saves_input=not input_saved)
     parts["add"] = residual_add(elements, convention, precision=precision,
                                 grad_elements=batch * in_channels * hw[0] * hw[1])
-    parts["relu"] = relu(elements, convention) + relu(elements, convention)
+    parts["relu"] = _relus(relu(elements, convention) + relu(elements, convention), 2 * elements, 2, precision)
     branch = [conv1, bn1, relu1, conv2, bn2, relu2]
     return _residual(parts, branch, elements=elements, precision=precision,
                      block_input=batch * in_channels * hw[0] * hw[1], input_saved=input_saved), out
@@ -238,10 +239,19 @@ def bottleneck_block(*, batch: Any, in_channels: Any, planes: Any, hw: Size, str
                                        precision=precision, saves_input=not input_saved)
     parts["add"] = residual_add(elements, convention, precision=precision,
                                 grad_elements=batch * in_channels * hw[0] * hw[1])
-    parts["relu"] = relu(inner + elements, convention)
+    parts["relu"] = _relus(relu(inner + elements, convention), inner + elements, 3, precision)
     branch = [conv1, bn1, relu1, conv2, bn2, relu2, conv3, bn3, relu3]
     return _residual(parts, branch, elements=elements, precision=precision,
                      block_input=batch * in_channels * hw[0] * hw[1], input_saved=input_saved), out
+
+
+def _relus(cost: Cost, elements: Any, kernels: int, precision: Precision | None) -> Cost:
+    """A block's ReLUs as one leaf (their memory is in the branch's trace): traffic in the bytes of the
+    compute dtype (under autocast they run on batch norm's 16-bit outputs), one launch per ReLU."""
+    c = precision.compute_bytes if precision is not None else F32
+    traffic = elementwise_traffic("relu", c, elements)
+    return cost.with_traffic(Traffic.op(traffic.kind, forward=traffic.forward, backward=traffic.backward,
+                                        launches=kernels))
 
 
 def shortcut(*, batch: Any, in_channels: Any, out_channels: Any, hw: Size, stride: int, divisible: bool,

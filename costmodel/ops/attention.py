@@ -23,7 +23,7 @@ from typing import Any
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.cost.precision import Precision, op_trace, weight_copy
 from costmodel.cost.trace import Trace
-from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.traffic import F32, Gemm, Traffic
 from costmodel.cost.value import Cost
 from costmodel.ops.dense import matmul
 from costmodel.ops.pointwise import softmax
@@ -257,8 +257,10 @@ def attention_traffic(c: int, *, batch: Any, heads: Any, q_len: Any, kv_len: Any
     the output, its gradient and the log-sum-exp and writes ``dq, dk, dv``.
     """
     nq, nkv, lse = batch * heads * q_len * head_dim, batch * heads * kv_len * head_dim, batch * heads * q_len
+    products = (Gemm(m=q_len, n=kv_len, k=head_dim, batch=batch * heads),
+                Gemm(m=q_len, n=head_dim, k=kv_len, batch=batch * heads))
     return Traffic.op("attention", forward=c * (2 * nq + 2 * nkv) + F32 * lse,
-                      backward=c * (4 * nq + 4 * nkv) + F32 * lse)
+                      backward=c * (4 * nq + 4 * nkv) + F32 * lse, gemms=products)
 
 
 #: elements read + written per element, forward and backward, of elementwise ops:

@@ -22,7 +22,7 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.core.validity import require
 from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.cost.trace import Trace
-from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.traffic import F32, Gemm, Traffic
 from costmodel.cost.value import Cost
 
 
@@ -131,7 +131,11 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
     traffic = conv2d_traffic(precision.compute_bytes if precision is not None else F32,
                              inputs=batch * in_channels * hi * wi, outputs=batch * out_channels * ho * wo,
                              weight=out_channels * per_group_in * kh * kw, bias=out_channels if bias else 0,
-                             input_grad=input_grad, grouped=groups != 1)
+                             input_grad=input_grad, grouped=groups != 1,
+                             cast_input=precision is not None and precision.mixed and input_role == "float32",
+                             gemm=Gemm(m=batch * ho * wo, n=sympy.sympify(out_channels) / groups,
+                                       k=per_group_in * kh * kw, batch=groups, window=kh * kw,
+                                       strided=0 if (hi, wi) == (ho, wo) else 1))
     return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 
@@ -211,18 +215,24 @@ def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any,
 # -- bytes moved (forward and backward kernels) -----------------------------------------
 
 def conv2d_traffic(c: int, *, inputs: Any, outputs: Any, weight: Any, bias: Any, input_grad: bool,
-                   grouped: bool) -> Traffic:
+                   grouped: bool, gemm: Gemm | None = None, cast_input: bool = False) -> Traffic:
     r"""A convolution (``aten.convolution`` / ``convolution_backward``), ``conv`` or ``conv_depthwise``.
 
     .. math::
         Q_{fwd} = c\,(X + W + b + Y), \qquad
         Q_{bwd} = c\,(dY + X + W + [	ext{input grad}]\, dX + dW + db)
 
-    ``X``, ``Y``: input and output elements; ``W`` weight, ``b`` bias elements (0 without).
+    ``X``, ``Y``: input and output elements; ``W`` weight, ``b`` bias elements (0 without);
+    ``gemm``: the implicit-GEMM shape, for the GPU kernel model. ``cast_input``: under
+    autocast a float32 input (the image, a layer norm's output) is first cast to 16 bits,
+    ``(4 + c) X`` bytes, and its gradient cast back when it needs one.
     """
     fwd = c * (inputs + weight + bias + outputs)
     bwd = c * (outputs + inputs + weight + (inputs if input_grad else 0) + weight + bias)
-    return Traffic.op("conv_depthwise" if grouped else "conv", forward=fwd, backward=bwd)
+    if cast_input:
+        fwd, bwd = fwd + (F32 + c) * inputs, bwd + ((F32 + c) * inputs if input_grad else 0)
+    return Traffic.op("conv_depthwise" if grouped else "conv", forward=fwd, backward=bwd,
+                      gemms=() if gemm is None else (gemm,))
 
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.cost.trace import Trace
-from costmodel.cost.traffic import F32, Traffic
+from costmodel.cost.traffic import F32, Gemm, Traffic
 from costmodel.cost.value import Cost
 from costmodel.ops.conv import autocast_casts
 
@@ -72,7 +72,8 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
                              params=params, bias=bias, input_grad=input_grad, saves_input=saves_input,
                              input_role=input_role, input_storage=input_storage)
     traffic = linear_traffic(precision.compute_bytes if precision is not None else F32, rows=rows,
-                             in_features=in_features, out_features=out_features, bias=bias, input_grad=input_grad)
+                             in_features=in_features, out_features=out_features, bias=bias, input_grad=input_grad,
+                             cast_input=precision is not None and precision.mixed and input_role == "float32")
     return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 
@@ -116,7 +117,7 @@ def linear_trace(precision: Precision, *, rows: Any, in_features: Any, out_featu
 # -- bytes moved (forward and backward kernels) -----------------------------------------
 
 def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bias: bool,
-                   input_grad: bool) -> Traffic:
+                   input_grad: bool, cast_input: bool = False) -> Traffic:
     r"""``y = x W^T + b`` on ``N`` rows (``addmm``); backward ``dY W``, ``dY^T X`` and the bias sum.
 
     .. math::
@@ -124,11 +125,17 @@ def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bi
 
         Q_{bwd} = c\,ig([	ext{input grad}](N d_{out} + d_{in} d_{out} + N d_{in})
                   + (N d_{out} + N d_{in} + d_{in} d_{out}) + [b](N d_{out} + d_{out})ig)
+
+    ``cast_input``: under autocast a float32 input (after a layer norm, which autocast runs
+    in float32) is first cast to the 16-bit dtype, ``(4 + c) N d_in`` bytes, and its
+    gradient cast back in the backward pass (when the input needs one).
     """
     x, w, y, b = rows * in_features, in_features * out_features, rows * out_features, out_features if bias else 0
     fwd = c * (x + w + b + y)
     bwd = c * ((y + w + x if input_grad else 0) + (y + x + w) + (y + b if bias else 0))
-    return Traffic.op("matmul", forward=fwd, backward=bwd)
+    if cast_input:  # autocast casts a float32 input to 16 bits, and its gradient back
+        fwd, bwd = fwd + (F32 + c) * x, bwd + ((F32 + c) * x if input_grad else 0)
+    return Traffic.op("matmul", forward=fwd, backward=bwd, gemms=(Gemm(m=rows, n=out_features, k=in_features),))
 
 
 def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, b_grad: bool) -> Traffic:
@@ -138,7 +145,8 @@ def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, 
         Q_{fwd} = c\,b\,(nk + km + nm), \qquad Q_{bwd} = c\,b\,([a] + [b])(nm + km + nk)
     """
     one = c * batch * (n * k + k * m + n * m)
-    return Traffic.op("matmul", forward=one, backward=one * (int(a_grad) + int(b_grad)))
+    return Traffic.op("matmul", forward=one, backward=one * (int(a_grad) + int(b_grad)),
+                      gemms=(Gemm(m=n, n=m, k=k, batch=batch),))
 
 
 

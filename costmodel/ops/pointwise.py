@@ -122,8 +122,19 @@ def layer_scale(elements: Any, channels: Any, convention: Convention = FLOP_COUN
 
 
 def softmax(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None) -> Cost:
-    r"""Softmax :math:`e^{x_i - \max x} / \sum_j e^{x_j - \max x}` over ``elements`` values in total."""
-    return elementwise("softmax", elements, convention, itemsize=_itemsize(precision))
+    r"""Softmax :math:`e^{x_i - \max x} / \sum_j e^{x_j - \max x}` over ``elements`` values in total.
+
+    Traffic under mixed precision: softmax is on autocast's float32 list (PyTorch AMP
+    documentation, "CUDA Ops that can autocast to float32"), so its 16-bit input is cast to
+    float32 (2 + 4 bytes), the softmax reads and writes float32 (4 + 4) and the product that
+    consumes it casts it back (4 + 2): 20 bytes per element in 3 kernels; backward the same
+    casts of the gradient around a float32 softmax backward (reads dY and y, writes dX): 24.
+    """
+    cost = elementwise("softmax", elements, convention, itemsize=_itemsize(precision))
+    if precision is not None and precision.mixed:
+        cost = cost.with_traffic(Traffic.op("elementwise", forward=20 * elements, backward=24 * elements,
+                                            launches=3))
+    return cost
 
 
 def residual_add(elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,

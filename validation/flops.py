@@ -16,7 +16,7 @@ Two things make a plain ``FlopCounterMode`` run untrustworthy, and both are hand
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -81,10 +81,19 @@ class MeasuredFlops:
     backward: Any
     forward_by_op: dict[str, Any]
     backward_by_op: dict[str, Any]
+    #: module name (FlopCounterMode's: the root's class name, then the attribute path) -> op -> FLOPs,
+    #: every enclosing module included, in the order the modules were first counted
+    forward_by_module: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backward_by_module: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _by_op(counter: FlopCounterMode) -> dict[str, Any]:
     return {str(op): n for op, n in counter.get_flop_counts().get("Global", {}).items()}
+
+
+def _by_module(counter: FlopCounterMode) -> dict[str, dict[str, Any]]:
+    return {name: {str(op): n for op, n in ops.items()} for name, ops in counter.get_flop_counts().items()
+            if name != "Global"}
 
 
 def count_flops(module: torch.nn.Module, *inputs: Any, backward: bool = True) -> MeasuredFlops:
@@ -99,6 +108,7 @@ def count_flops(module: torch.nn.Module, *inputs: Any, backward: bool = True) ->
         out = module(*inputs)
     _check_counted(fwd_counter, recorder)
     by_op_bwd: dict[str, Any] = {}
+    by_module_bwd: dict[str, dict[str, Any]] = {}
     bwd_total: Any = 0
     if backward:
         loss = out.sum() if isinstance(out, torch.Tensor) else sum(o.sum() for o in out)
@@ -109,8 +119,10 @@ def count_flops(module: torch.nn.Module, *inputs: Any, backward: bool = True) ->
         _check_counted(bwd_counter, recorder)
         bwd_total = bwd_counter.get_total_flops()
         by_op_bwd = _by_op(bwd_counter)
+        by_module_bwd = _by_module(bwd_counter)
     return MeasuredFlops(forward=fwd_counter.get_total_flops(), backward=bwd_total,
-                         forward_by_op=_by_op(fwd_counter), backward_by_op=by_op_bwd)
+                         forward_by_op=_by_op(fwd_counter), backward_by_op=by_op_bwd,
+                         forward_by_module=_by_module(fwd_counter), backward_by_module=by_module_bwd)
 
 
 def count_params(module: torch.nn.Module) -> int:

@@ -16,7 +16,8 @@ enough to run on a CPU in milliseconds; bounds narrow them further:
   drawn around the fixed ones (a fixed ``width`` gets its heads among its divisors).
 
 After installation ``st.from_type(ViTConfig)`` works for every config type, without importing
-costmodel first: the package's ``hypothesis`` entry point calls :func:`register`.
+costmodel first: the package's ``hypothesis`` entry point
+(:mod:`costmodel.testing.hypothesis_plugin`) calls :func:`register`.
 
 Examples
 --------
@@ -390,11 +391,9 @@ def register() -> None:
         st.register_type_strategy(cls, strategy())
 
 
-def _hypothesis_setup_hook() -> None:
-    """The entry point Hypothesis calls (``[project.entry-points.hypothesis]``)."""
-    register()
-
-
 __all__ = ["configs", "points", "any_config", "register", "STRATEGIES", "DEFAULT_IMAGE_SIZE", "vit_configs",
            "resnet_configs", "convnext_configs", "convnet_configs", "pixelcnn_configs", "ar_transformer_configs",
            "conv_vae_configs", "vit_vae_configs"]
+
+# Imported before Hypothesis was (so its entry point found this module half-built): register now.
+register()

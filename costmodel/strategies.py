@@ -65,8 +65,12 @@ class _Fields:
                                   f"(fields: {', '.join(cls.field_names())})")
         self.draw, self.fields = draw, fields
 
-    def __call__(self, name: str, default: SearchStrategy[Any]) -> Any:
-        value = self.fields.get(name, default)
+    def __call__(self, name: str, default: SearchStrategy[Any], then: Callable[[Any], Any] | None = None) -> Any:
+        """The field's value: fixed, drawn from the given strategy, or drawn from ``default`` (then ``then(it)``)."""
+        if name not in self.fields:
+            value = self.draw(default, label=name)
+            return value if then is None else then(value)
+        value = self.fields[name]
         return self.draw(value, label=name) if isinstance(value, SearchStrategy) else value
 
     def fixed(self, name: str) -> Any:
@@ -97,14 +101,14 @@ def _image(draw: Any, image_size: Any, *, multiple: int = 1, at_least: int = 1,
     first, last = -(-lo // multiple), hi // multiple
     if first > last:
         reject()
-    side = _i(first, last).map(lambda k: k * multiple)
-    height = draw(side, label="height")
-    width = height if draw(st.booleans(), label="square") else draw(side, label="width")
+    side = _i(first, last)
+    height = multiple * draw(side, label="height")
+    width = height if draw(st.booleans(), label="square") else multiple * draw(side, label="width")
     return (height, width)
 
 
 def _divisor_of(width: Any, most: int) -> SearchStrategy[int]:
-    return st.sampled_from([k for k in range(1, min(width, most) + 1) if width % k == 0])
+    return st.sampled_from(tuple(k for k in range(1, min(width, most) + 1) if width % k == 0))
 
 
 def _heads_and_width(f: _Fields, most_heads: int = 4, most_head_dim: int = 8) -> tuple[int, int]:
@@ -112,12 +116,12 @@ def _heads_and_width(f: _Fields, most_heads: int = 4, most_head_dim: int = 8) ->
     if width is not None:
         return f("heads", _divisor_of(width, most_heads)), width
     heads = f("heads", _i(1, most_heads))
-    return heads, f("width", _i(1, most_head_dim).map(lambda k: heads * k))
+    return heads, f("width", _i(1, most_head_dim), lambda k: heads * k)
 
 
 def _ratio(f: _Fields, width: int) -> Any:
     """``mlp_ratio`` with ``mlp_ratio * width`` an integer: hidden / width for a hidden width up to 4 width."""
-    return f("mlp_ratio", _i(1, 4 * width).map(lambda hidden: Fraction(hidden, width)))
+    return f("mlp_ratio", _i(1, 4 * width), lambda hidden: Fraction(hidden, width))
 
 
 def _has_multiple(image_size: Any, k: int) -> bool:
@@ -127,11 +131,12 @@ def _has_multiple(image_size: Any, k: int) -> bool:
 
 def _patch(f: _Fields, image_size: Any, most: int) -> Any:
     """A patch size with a multiple among the allowed sides."""
-    return f("patch_size", st.sampled_from([p for p in range(1, most + 1) if _has_multiple(image_size, p)] or [1]))
+    return f("patch_size", st.sampled_from(tuple(p for p in range(1, most + 1) if _has_multiple(image_size, p))
+                                           or (1,)))
 
 
 def _odd(most: int) -> SearchStrategy[int]:
-    return st.sampled_from(list(range(1, most + 1, 2)))
+    return st.sampled_from(tuple(range(1, most + 1, 2)))
 
 
 # -- one draw function per config type ---------------------------------------------------------
@@ -161,10 +166,10 @@ def _convnet_fits(kernel: int, stride: int, padding: int, dilation: int, pool: s
 
 def _convnet(draw: Any, f: _Fields, image_size: Any) -> ConvNetConfig:
     groups = f("groups", _i(1, 3))
-    channels = f("channels", st.lists(_i(1, 3).map(lambda k: groups * k), min_size=1, max_size=3).map(tuple))
+    channels = f("channels", st.lists(_i(1, 3), min_size=1, max_size=3), lambda ks: tuple(groups * k for k in ks))
     kernel, stride = f("kernel_size", _i(1, 5)), f("stride", _i(1, 2))
     padding, dilation = f("padding", _i(0, 2)), f("dilation", _i(1, 2))
-    pool = f("pool", st.sampled_from(["max", "avg", "none"]))
+    pool = f("pool", st.sampled_from(("max", "avg", "none")))
     layers = len(channels)
     hi = _side_range(image_size)[1]
     if f.fixed("channels") is None:  # keep the layers the largest image can afford
@@ -174,14 +179,14 @@ def _convnet(draw: Any, f: _Fields, image_size: Any) -> ConvNetConfig:
     fits = _convnet_fits(kernel, stride, padding, dilation, pool, layers)
     return ConvNetConfig(image_size=_image(draw, image_size, fits=fits), in_channels=f("in_channels", _i(1, 3)),
                          channels=channels, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-                         groups=groups, bias=f("bias", st.booleans()), norm=f("norm", st.sampled_from(["batch", "none"])),
-                         activation=f("activation", st.sampled_from(["relu", "gelu"])), pool=pool,
+                         groups=groups, bias=f("bias", st.booleans()), norm=f("norm", st.sampled_from(("batch", "none"))),
+                         activation=f("activation", st.sampled_from(("relu", "gelu"))), pool=pool,
                          num_classes=f("num_classes", _i(1, 10)))
 
 
 def _resnet(draw: Any, f: _Fields, image_size: Any) -> ResNetConfig:
-    return ResNetConfig(block=f("block", st.sampled_from(["basic", "bottleneck"])),
-                        layers=f("layers", st.lists(_i(1, 2), min_size=1, max_size=4).map(tuple)),
+    return ResNetConfig(block=f("block", st.sampled_from(("basic", "bottleneck"))),
+                        layers=f("layers", st.lists(_i(1, 2), min_size=1, max_size=4), tuple),
                         width=f("width", _i(1, 8)), num_classes=f("num_classes", _i(1, 10)),
                         in_channels=f("in_channels", _i(1, 3)), image_size=_image(draw, image_size))
 
@@ -195,9 +200,8 @@ def _most_stages(image_size: Any, first: int, most: int) -> int:
 def _convnext(draw: Any, f: _Fields, image_size: Any) -> ConvNeXtConfig:
     dims = f.fixed("dims")
     stages = len(dims) if dims is not None else draw(_i(1, _most_stages(image_size, 4, 4)), label="stages")
-    dims = f("dims", st.lists(_i(1, 16), min_size=stages, max_size=stages).map(tuple))
-    config = ConvNeXtConfig(dims=dims, depths=f("depths", st.lists(_i(1, 2), min_size=stages, max_size=stages)
-                                                .map(tuple)),
+    dims = f("dims", st.lists(_i(1, 16), min_size=stages, max_size=stages), tuple)
+    config = ConvNeXtConfig(dims=dims, depths=f("depths", st.lists(_i(1, 2), min_size=stages, max_size=stages), tuple),
                             kernel_size=f("kernel_size", _odd(7)), mlp_ratio=f("mlp_ratio", _i(1, 4)),
                             num_classes=f("num_classes", _i(1, 10)), in_channels=f("in_channels", _i(1, 3)),
                             image_size=_image(draw, image_size, at_least=4 * 2 ** (stages - 1)))
@@ -220,9 +224,9 @@ def _ar_transformer(draw: Any, f: _Fields, image_size: Any) -> ARTransformerConf
 def _conv_vae(draw: Any, f: _Fields, image_size: Any) -> ConvVAEConfig:
     channels = f.fixed("channels")
     fitting = [n for n in range(1, 4) if _has_multiple(image_size, 2**n)] or [1]
-    stages = len(channels) if channels is not None else draw(st.sampled_from(fitting), label="stages")
+    stages = len(channels) if channels is not None else draw(st.sampled_from(tuple(fitting)), label="stages")
     return ConvVAEConfig(image_size=_image(draw, image_size, multiple=2**stages), in_channels=f("in_channels", _i(1, 3)),
-                         channels=f("channels", st.lists(_i(1, 8), min_size=stages, max_size=stages).map(tuple)),
+                         channels=f("channels", st.lists(_i(1, 8), min_size=stages, max_size=stages), tuple),
                          latent_dim=f("latent_dim", _i(1, 32)))
 
 

@@ -159,7 +159,8 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
     input_shape : tuple of int or torch.Tensor
         The input (``(batch, channels, height, width)`` for an image model); its first entry is the batch.
     expected : config, preset name, Cost, or an object with a ``cost`` attribute
-        A ``Cost`` in the batch symbol ``B`` is evaluated at the input's batch; other symbols need ``values``.
+        A config or preset is taken at the input's image size (``(batch, C, H, W)``). A ``Cost``
+        in the batch symbol ``B`` is evaluated at the input's batch; other symbols need ``values``.
     backward : bool
         Also compare the backward pass (of ``output.sum()``).
     saved : bool
@@ -175,6 +176,8 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
     x = input_shape if isinstance(input_shape, torch.Tensor) else torch.randn(*input_shape, device=device)
     batch = int(x.shape[0])
     if config is not None:
+        if x.dim() == 4 and tuple(config.image_hw) != tuple(x.shape[2:]):  # the input's image size
+            config = config.replace(image_size=(int(x.shape[2]), int(x.shape[3])))
         c = _expected_cost(config, batch)
     if device == "meta":
         module = copy.deepcopy(module).to("meta")

@@ -152,7 +152,9 @@ def _vit(draw: Any, f: _Fields, image_size: Any) -> ViTConfig:
                      fused_attention=f("fused_attention", st.booleans()))
 
 
-def _convnet_fits(kernel: int, stride: int, padding: int, dilation: int, pool: str, layers: int) -> Callable[[int], bool]:
+def _convnet_fits(kernel: int, stride: int, padding: int, dilation: int, pool: str,
+                  layers: int) -> Callable[[int], bool]:
+    """Whether a side leaves at least one pixel after every conv and pool (PyTorch's output size)."""
     def fits(side: int) -> bool:
         for _ in range(layers):
             side = (side + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
@@ -179,7 +181,8 @@ def _convnet(draw: Any, f: _Fields, image_size: Any) -> ConvNetConfig:
     fits = _convnet_fits(kernel, stride, padding, dilation, pool, layers)
     return ConvNetConfig(image_size=_image(draw, image_size, fits=fits), in_channels=f("in_channels", _i(1, 3)),
                          channels=channels, kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
-                         groups=groups, bias=f("bias", st.booleans()), norm=f("norm", st.sampled_from(("batch", "none"))),
+                         groups=groups, bias=f("bias", st.booleans()),
+                         norm=f("norm", st.sampled_from(("batch", "none"))),
                          activation=f("activation", st.sampled_from(("relu", "gelu"))), pool=pool,
                          num_classes=f("num_classes", _i(1, 10)))
 
@@ -198,9 +201,12 @@ def _most_stages(image_size: Any, first: int, most: int) -> int:
 
 
 def _convnext(draw: Any, f: _Fields, image_size: Any) -> ConvNeXtConfig:
-    dims = f.fixed("dims")
-    stages = len(dims) if dims is not None else draw(_i(1, _most_stages(image_size, 4, 4)), label="stages")
-    dims = f("dims", st.lists(_i(1, 16), min_size=stages, max_size=stages), tuple)
+    if "dims" in f.fields:  # fixed or drawn by the caller: the stages follow
+        dims = tuple(f("dims", st.nothing()))
+        stages = len(dims)
+    else:
+        stages = draw(_i(1, _most_stages(image_size, 4, 4)), label="stages")
+        dims = f("dims", st.lists(_i(1, 16), min_size=stages, max_size=stages), tuple)
     config = ConvNeXtConfig(dims=dims, depths=f("depths", st.lists(_i(1, 2), min_size=stages, max_size=stages), tuple),
                             kernel_size=f("kernel_size", _odd(7)), mlp_ratio=f("mlp_ratio", _i(1, 4)),
                             num_classes=f("num_classes", _i(1, 10)), in_channels=f("in_channels", _i(1, 3)),
@@ -210,7 +216,8 @@ def _convnext(draw: Any, f: _Fields, image_size: Any) -> ConvNeXtConfig:
 
 def _pixelcnn(draw: Any, f: _Fields, image_size: Any) -> PixelCNNConfig:
     return PixelCNNConfig(image_size=_image(draw, image_size), in_channels=f("in_channels", _i(1, 3)),
-                          width=f("width", _i(1, 16)), depth=f("depth", _i(0, 3)), first_kernel=f("first_kernel", _odd(7)),
+                          width=f("width", _i(1, 16)), depth=f("depth", _i(0, 3)),
+                          first_kernel=f("first_kernel", _odd(7)),
                           kernel_size=f("kernel_size", _odd(5)), levels=f("levels", _i(2, 256)))
 
 
@@ -222,11 +229,14 @@ def _ar_transformer(draw: Any, f: _Fields, image_size: Any) -> ARTransformerConf
 
 
 def _conv_vae(draw: Any, f: _Fields, image_size: Any) -> ConvVAEConfig:
-    channels = f.fixed("channels")
-    fitting = [n for n in range(1, 4) if _has_multiple(image_size, 2**n)] or [1]
-    stages = len(channels) if channels is not None else draw(st.sampled_from(tuple(fitting)), label="stages")
-    return ConvVAEConfig(image_size=_image(draw, image_size, multiple=2**stages), in_channels=f("in_channels", _i(1, 3)),
-                         channels=f("channels", st.lists(_i(1, 8), min_size=stages, max_size=stages), tuple),
+    if "channels" in f.fields:  # fixed or drawn by the caller: the stages follow
+        channels = tuple(f("channels", st.nothing()))
+    else:
+        fitting = tuple(n for n in range(1, 4) if _has_multiple(image_size, 2**n)) or (1,)
+        stages = draw(st.sampled_from(fitting), label="stages")
+        channels = tuple(draw(st.lists(_i(1, 8), min_size=stages, max_size=stages), label="channels"))
+    return ConvVAEConfig(image_size=_image(draw, image_size, multiple=2 ** len(channels)),
+                         in_channels=f("in_channels", _i(1, 3)), channels=channels,
                          latent_dim=f("latent_dim", _i(1, 32)))
 
 
@@ -353,7 +363,7 @@ def points(expr: Any, *, low: int = 1, high: int = 64, **symbols: Any) -> Search
     True
     """
     conditions = tuple(getattr(expr, "conditions", ()))
-    free = getattr(expr, "free_symbols", set())
+    free: set[Any] = set(getattr(expr, "free_symbols", set()))
     if hasattr(expr, "_all_symbols"):
         free = expr._all_symbols()
     for c in conditions:

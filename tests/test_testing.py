@@ -26,8 +26,8 @@ from costmodel.testing import (
     assert_crossovers_unit_invariant,
     assert_linear_in_batch,
     assert_polynomial_in_image,
+    properties,
 )
-from costmodel.testing import properties
 
 
 # -- a user's own small ViT ----------------------------------------------------------------------
@@ -161,7 +161,8 @@ def test_costs_are_linear_in_the_batch(config):
 
 
 def test_linear_in_batch_failures_are_clear():
-    with pytest.raises(AssertionError, match=r"forward_flops of Cost is not proportional to the batch B: f\(2\) = 8 but .* = 6"):
+    with pytest.raises(AssertionError, match=r"forward_flops of Cost is not proportional to the batch B: "
+                                             r"f\(2\) = 8 but .* = 6"):
         assert_linear_in_batch(Cost(forward_flops=B**2 + 2 * B, params=3))  # f(2) = 8, 2 f(1) = 6
     with pytest.raises(AssertionError, match="forward_flops .* not proportional"):
         assert_linear_in_batch(Cost(forward_flops=5 * B + 1))

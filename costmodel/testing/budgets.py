@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -112,15 +113,20 @@ def _error(budget: str, key: str, value: Any, rule: str) -> InvalidConfigError:
 
 def read_tables(path: str | Path) -> dict[str, Any]:
     """The budget tables of a TOML file: ``[budget.*]``, or ``[tool.costmodel.budget.*]`` of a pyproject.toml."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
     path = Path(path)
+    text = path.read_bytes()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+        if sys.version_info >= (3, 11):
+            import tomllib
+
+            data = tomllib.loads(text.decode("utf-8"))
+        else:
+            raise InvalidConfigError(str(path), "", "budget files need Python 3.11 or later (tomllib)")
+    except UnicodeDecodeError as exc:
+        raise InvalidConfigError(str(path), "", f"is not UTF-8 text (byte {exc.start})") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError
+        if isinstance(exc, InvalidConfigError):
+            raise
         raise InvalidConfigError(str(path), "", f"is not valid TOML ({exc})") from exc
     tool = data.get("tool", {}).get("costmodel") if isinstance(data.get("tool"), dict) else None
     if isinstance(tool, dict):

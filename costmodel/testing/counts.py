@@ -63,7 +63,7 @@ def op_rows(by_module: dict[str, dict[str, Any]]) -> list[OpRow]:
             for op, n in by_module[name].items():
                 own[parents[name]][op] = own[parents[name]].get(op, 0) - n  # type: ignore[index]
     order = sorted(names, key=lambda n: (_first_child_index(n, names), n.count(".")))
-    rows = []
+    rows: list[OpRow] = []
     for name in order:
         layer = name[len(root) + 1:] if name.startswith(root + ".") else "(model)"
         rows.extend(OpRow(layer, op, int(n)) for op, n in own[name].items() if n)
@@ -87,14 +87,17 @@ def aligned(expected: list[OpRow], measured: list[OpRow]) -> list[tuple[OpRow | 
     return pairs
 
 
-def _table(title: str, rows: list[tuple[str, Any, Any]]) -> str:
-    """A plain text table: label, expected, measured, difference (measured - expected)."""
+def _table(title: str, rows: list[tuple[str, Any, Any]], first: str = "metric") -> str:
+    """A plain text table: ``first`` (the label), expected, measured, difference (measured - expected)."""
     body = [(label, f"{e:,}", f"{m:,}", f"{m - e:+,}") for label, e, m in rows]
-    header = ("op" if "op" in title else "metric", "expected", "measured", "difference")
+    header = (first, "expected", "measured", "difference")
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(4)]
-    lines = [title, "  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths)))]
-    lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in body]
-    return "\n".join(lines)
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths,
+                                                                                              strict=True)))
+
+    return "\n".join([title, line(header), *(line(r) for r in body)])
 
 
 def op_table(direction: str, expected: list[OpRow], measured: list[OpRow]) -> str | None:
@@ -105,7 +108,7 @@ def op_table(direction: str, expected: list[OpRow], measured: list[OpRow]) -> st
         if e != m:
             label = user.label if user else f"(missing here) {ref.label if ref else ''}"
             rows.append((label, e, m))
-    return _table(f"{direction} FLOPs per op (op: your layer and aten op):", rows) if rows else None
+    return _table(f"{direction} FLOPs per op (op: your layer and aten op):", rows, "op") if rows else None
 
 
 # -- expectations -------------------------------------------------------------------------------
@@ -169,8 +172,9 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
         Values of other symbols of a ``Cost``, by name (``{"R": 32}``).
     """
     import torch
-    from costmodel.validation.flops import count_flops, count_params
-    from costmodel.validation.memory import saved_by
+
+    from costmodel.validation.flops import count_flops, count_params  # type: ignore[import-not-found,unused-ignore]
+    from costmodel.validation.memory import saved_by  # type: ignore[import-not-found,unused-ignore]
 
     config, c = _expectation(expected)
     x = input_shape if isinstance(input_shape, torch.Tensor) else torch.randn(*input_shape, device=device)
@@ -203,8 +207,8 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
 
 def _op_tables(config: Any, x: Any, measured: Any, wrong: set[str], c: Any) -> list[str]:
     """Per-op tables for the wrong FLOP metrics (reference module of ``config``), or the Cost's breakdown."""
-    from costmodel.validation.build import build
-    from costmodel.validation.flops import count_flops
+    from costmodel.validation.build import build  # type: ignore[import-not-found,unused-ignore]
+    from costmodel.validation.flops import count_flops  # type: ignore[import-not-found,unused-ignore]
 
     directions = [d for d in ("forward", "backward") if f"{d}_flops" in wrong]
     if not directions:

@@ -115,6 +115,7 @@ def read_tables(path: str | Path) -> dict[str, Any]:
     """The budget tables of a TOML file: ``[budget.*]``, or ``[tool.costmodel.budget.*]`` of a pyproject.toml."""
     path = Path(path)
     text = path.read_bytes()
+    data: Any = None
     try:
         if sys.version_info >= (3, 11):
             import tomllib

@@ -199,3 +199,19 @@ def test_crossover_failure_message(monkeypatch):
     monkeypatch.setattr(properties, "_crossing_points", lambda *args: next(answers))
     with pytest.raises(AssertionError, match=r"change with the unit: in flop \[\(1000, 'a'\)\], in MAC \[\(999"):
         assert_crossovers_unit_invariant(1000 * R**2, R**3, R)
+
+
+# -- the docs page -------------------------------------------------------------------------------
+def test_docs_page_examples_print_what_the_page_says():
+    """``docs/testing.md`` runs as a doctest (as ``tests/test_tutorial.py`` runs the tutorial)."""
+    import doctest
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+    text = page.read_text(encoding="utf-8")
+    body = "\n".join("" if line.lstrip().startswith("```") else line for line in text.splitlines())
+    test = doctest.DocTestParser().get_doctest(body, {"__name__": "testing_page"}, page.name, str(page), 0)
+    assert len(test.examples) >= 25
+    report: list[str] = []
+    result = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS).run(test, out=report.append, clear_globs=True)
+    assert result.failed == 0, "docs/testing.md is stale:\n" + "".join(report)

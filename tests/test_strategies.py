@@ -135,17 +135,21 @@ def test_points_fix_a_symbol_by_name():
         points(B * d, R=3)
 
 
-def test_from_type_works_without_importing_costmodel_first():
-    """The ``hypothesis`` entry point registers the strategies when Hypothesis is imported."""
-    code = ("import sys, hypothesis.strategies as st\n"
-            "assert 'costmodel.strategies' in sys.modules\n"
+@pytest.mark.parametrize("first", ["hypothesis", "costmodel.models"])
+def test_from_type_works_without_importing_costmodel_first(first):
+    """The ``hypothesis`` entry point registers the strategies, whichever is imported first; Hypothesis
+    alone does not load costmodel's models (registration waits for ``costmodel.models``)."""
+    code = ("import sys\n"
+            f"import {first}\n"
+            "assert ('costmodel.models' in sys.modules) == ('{first}' == 'costmodel.models')\n"
+            "import hypothesis.strategies as st\n"
             "from costmodel.models import ViTConfig\n"
             "from hypothesis import given, settings\n"
             "@settings(max_examples=20, database=None)\n"
             "@given(st.from_type(ViTConfig))\n"
             "def check(c):\n"
             "    assert max(c.image_hw) <= 32\n"  # the default ViTConfig is 224: registered, not st.builds
-            "check()\n")
+            "check()\n").replace("{first}", first)
     env = {k: v for k, v in os.environ.items() if k != "HYPOTHESIS_NO_PLUGINS"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -215,3 +215,10 @@ def test_docs_page_examples_print_what_the_page_says():
     report: list[str] = []
     result = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS).run(test, out=report.append, clear_globs=True)
     assert result.failed == 0, "docs/testing.md is stale:\n" + "".join(report)
+
+
+def test_a_cost_in_other_symbols_needs_values():
+    symbolic = cost(CONVNET.replace(image_size=R), batch=B)
+    assert_counts_match(TinyConvNet(), (2, 3, 8, 8), symbolic, values={"R": 8})
+    with pytest.raises(ValueError, match="needs values for R"):
+        assert_counts_match(TinyConvNet(), (2, 3, 8, 8), symbolic)

@@ -145,9 +145,16 @@ def _evaluate(c: Any, batch: int, values: dict[str, Any] | None) -> dict[str, in
 
     point: dict[Any, Any] = {B: batch} if B in c._all_symbols() else {}
     point.update({s: v for s in c._all_symbols() for name, v in (values or {}).items() if str(s) == name})
-    out = {name: int(expr.subs(point)) for name, expr in c.metrics().items()}
+    exprs = dict(c.metrics())
     if c.trace.saved != 0:
-        out["saved_bytes"] = int(c.saved_bytes.subs(point))
+        exprs["saved_bytes"] = c.saved_bytes
+    out = {}
+    for name, expr in exprs.items():
+        value = expr.subs(point)
+        if value.free_symbols:
+            missing = ", ".join(sorted(str(s) for s in value.free_symbols))
+            raise ValueError(f"the expected {name} needs values for {missing}: pass values={{'{missing}': ...}}")
+        out[name] = int(value)
     return out
 
 
@@ -201,11 +208,12 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
         return
     parts = [_table(f"counts of {type(module).__name__} differ from the expectation "
                     f"({type(config).__name__ if config is not None else 'Cost'}, batch {batch}):", wrong)]
-    parts += _op_tables(config, x, measured, {name for name, _, _ in wrong}, c)
+    parts += _op_tables(config, x, measured, {name for name, _, _ in wrong}, c, values)
     raise AssertionError("\n\n".join(parts))
 
 
-def _op_tables(config: Any, x: Any, measured: Any, wrong: set[str], c: Any) -> list[str]:
+def _op_tables(config: Any, x: Any, measured: Any, wrong: set[str], c: Any,
+               values: dict[str, Any] | None = None) -> list[str]:
     """Per-op tables for the wrong FLOP metrics (reference module of ``config``), or the Cost's breakdown."""
     from costmodel.validation.build import build  # type: ignore[import-not-found,unused-ignore]
     from costmodel.validation.flops import count_flops  # type: ignore[import-not-found,unused-ignore]
@@ -214,8 +222,8 @@ def _op_tables(config: Any, x: Any, measured: Any, wrong: set[str], c: Any) -> l
     if not directions:
         return []
     if config is None:
-        parts = "\n".join(f"  {path}: {int(part.forward_flops.subs(_batch_point(part, x)))}"
-                          for path, part in c.parts)
+        batch = int(x.shape[0])
+        parts = "\n".join(f"  {path}: {_evaluate(part, batch, values)['forward_flops']:,}" for path, part in c.parts)
         mine = "\n".join(f"  {r.label}: {r.flops:,}" for r in op_rows(measured.forward_by_module))
         return [f"expected forward FLOPs by part:\n{parts}", f"measured forward FLOPs per op:\n{mine}"]
     reference = count_flops(build(config).to(x.device).train(), x.clone(), backward="backward" in directions)
@@ -238,12 +246,6 @@ def _rows(run: Any, direction: str) -> list[OpRow]:
     if by_module:
         return op_rows(by_module)
     return [OpRow("(all layers)", op, int(n)) for op, n in getattr(run, f"{direction}_by_op").items() if n]
-
-
-def _batch_point(part: Any, x: Any) -> dict[Any, int]:
-    from costmodel.core.symbols import B
-
-    return {B: int(x.shape[0])}
 
 
 __all__ = ["assert_counts_match", "OpRow", "op_rows", "aligned", "op_table"]

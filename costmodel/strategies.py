@@ -399,10 +399,13 @@ def points(expr: Any, *, low: int = 1, high: int = 64, **symbols: Any) -> Search
 def register() -> None:
     """Register every config strategy with Hypothesis, so that ``st.from_type(ViTConfig)`` works.
 
+    ``st.from_type(ArchConfig)`` draws a config of any type.
+
     Called by Hypothesis at import through the ``hypothesis`` entry point of this package.
     """
     for cls, strategy in STRATEGIES.items():
         st.register_type_strategy(cls, strategy())
+    st.register_type_strategy(ArchConfig, any_config())
 
 
 __all__ = ["configs", "points", "any_config", "register", "STRATEGIES", "DEFAULT_IMAGE_SIZE", "vit_configs",

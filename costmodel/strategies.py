@@ -58,11 +58,7 @@ _i = st.integers
 class _Fields:
     """The field overrides of one draw: a value fixes a field, a strategy draws it."""
 
-    def __init__(self, draw: Any, fields: Mapping[str, Any], cls: type[ArchConfig]) -> None:
-        unknown = sorted(set(fields) - set(cls.field_names()))
-        if unknown:
-            raise InvalidArgument(f"{cls.__name__} has no field {', '.join(unknown)} "
-                                  f"(fields: {', '.join(cls.field_names())})")
+    def __init__(self, draw: Any, fields: Mapping[str, Any]) -> None:
         self.draw, self.fields = draw, fields
 
     def __call__(self, name: str, default: SearchStrategy[Any], then: Callable[[Any], Any] | None = None) -> Any:
@@ -291,6 +287,10 @@ def configs(cls: type[ArchConfig], *, image_size: Any = DEFAULT_IMAGE_SIZE, max_
     if cls not in _DRAW:
         known = ", ".join(c.__name__ for c in _DRAW)
         raise InvalidArgument(f"no strategy for {getattr(cls, '__name__', cls)!r} (strategies exist for: {known})")
+    unknown = sorted(set(fields) - set(cls.field_names()))
+    if unknown:
+        raise InvalidArgument(f"{cls.__name__} has no field {', '.join(unknown)} "
+                              f"(fields: {', '.join(cls.field_names())})")
     _side_range(image_size)
     params_bound = _bound("max_params", max_params, "param")
     flops_bound = _bound("max_forward_flops", max_forward_flops, "flop")
@@ -299,7 +299,7 @@ def configs(cls: type[ArchConfig], *, image_size: Any = DEFAULT_IMAGE_SIZE, max_
     @st.composite
     def strategy(draw: Any) -> ArchConfig:
         try:
-            config = draw_config(draw, _Fields(draw, fields, cls), image_size)
+            config = draw_config(draw, _Fields(draw, fields), image_size)
         except InvalidConfigError:  # fixed fields that break a rule with the drawn ones
             reject()
         if params_bound is not None or flops_bound is not None:

@@ -100,7 +100,7 @@ def test_convnet_image_fits_every_stride(config):
 
 def test_bad_arguments_are_clear():
     with pytest.raises(InvalidArgument, match="no field"):
-        configs(ViTConfig, widht=4).example()
+        configs(ViTConfig, widht=4)
     with pytest.raises(InvalidArgument, match="image_size"):
         configs(ViTConfig, image_size=(9, 3))
     with pytest.raises(InvalidArgument, match="max_params"):

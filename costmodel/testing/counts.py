@@ -165,7 +165,8 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
     Parameters
     ----------
     module : torch.nn.Module
-        Run as it is (training or eval mode); on ``device="meta"`` a copy is moved there.
+        Run as it is (training or eval mode); on ``device="meta"`` a copy is moved there. The
+        parameters' ``.grad`` are left as ``None``.
     input_shape : tuple of int or torch.Tensor
         The input (``(batch, channels, height, width)`` for an image model); its first entry is the batch.
     expected : config, preset name, Cost, or an object with a ``cost`` attribute
@@ -198,8 +199,8 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
            "params": count_params(module)}
     if not backward:
         want.pop("backward_flops")
+    module.zero_grad(set_to_none=True)
     if saved and "saved_bytes" in want:
-        module.zero_grad(set_to_none=True)
         got["saved_bytes"] = saved_by(module, x).bytes
     else:
         want.pop("saved_bytes", None)

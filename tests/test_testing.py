@@ -91,6 +91,9 @@ def test_one_layer_off_is_caught_and_named():
         row = re.search(rf"^{re.escape(layer)}: addmm +([\d,]+) +([\d,]+) +([-+\d,]+)$", message, re.M)
         assert row, message
         assert [int(g.replace(",", "")) for g in row.groups()] == [expected, measured, measured - expected]
+    # backward: input and weight gradients, each as many FLOPs as the forward product
+    row = re.search(r"^layers\.1\.up: mm +([\d,]+) +([\d,]+) ", message, re.M)
+    assert row and [int(g.replace(",", "")) for g in row.groups()] == [2 * expected, 2 * measured], message
     assert "attention" not in message and "patchify" not in message  # only the layers that disagree
     # params by hand: each layer's MLP loses 8 x 8 weights + 8 biases in fc1 and 8 x 8 weights in fc2
     assert re.search(rf"^params +2,323 +{2323 - 2 * (64 + 8 + 64):,} ", message, re.M), message

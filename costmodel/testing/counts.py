@@ -101,14 +101,23 @@ def _table(title: str, rows: list[tuple[str, Any, Any]], first: str = "metric") 
 
 
 def op_table(direction: str, expected: list[OpRow], measured: list[OpRow]) -> str | None:
-    """The rows where the aligned ops' FLOPs differ, under the user's layer names."""
-    rows = []
+    """The rows where the aligned ops' FLOPs differ, under the user's layer names.
+
+    Only ops whose total over the model differs are listed: rows of an op that cancel out
+    are attribution noise (FlopCounterMode sometimes credits a backward op to a stale
+    module) or FLOPs moved between layers, not the cause of the mismatch.
+    """
+    rows: list[tuple[str, str, int, int]] = []
     for ref, user in aligned(expected, measured):
         e, m = (ref.flops if ref else 0), (user.flops if user else 0)
         if e != m:
             label = user.label if user else f"(missing here) {ref.label if ref else ''}"
-            rows.append((label, e, m))
-    return _table(f"{direction} FLOPs per op (op: your layer and aten op):", rows, "op") if rows else None
+            rows.append((label, (user or ref).kind if (user or ref) else "", e, m))
+    net: dict[str, int] = {}
+    for _, kind, e, m in rows:
+        net[kind] = net.get(kind, 0) + m - e
+    shown = [(label, e, m) for label, kind, e, m in rows if net[kind] != 0]
+    return _table(f"{direction} FLOPs per op (op: your layer and aten op):", shown, "op") if shown else None
 
 
 # -- expectations -------------------------------------------------------------------------------
@@ -194,7 +203,7 @@ def assert_counts_match(module: Any, input_shape: Any, expected: Any, *, device:
     if device == "meta":
         module = copy.deepcopy(module).to("meta")
     want = _evaluate(c, batch, values)
-    measured = count_flops(module, x, backward=backward)
+    measured = count_flops(module, x, backward=backward, by_module=True)
     got = {"forward_flops": int(measured.forward), "backward_flops": int(measured.backward),
            "params": count_params(module)}
     if not backward:
@@ -227,7 +236,8 @@ def _op_tables(config: Any, x: Any, measured: Any, wrong: set[str], c: Any,
         parts = "\n".join(f"  {path}: {_evaluate(part, batch, values)['forward_flops']:,}" for path, part in c.parts)
         mine = "\n".join(f"  {r.label}: {r.flops:,}" for r in op_rows(measured.forward_by_module))
         return [f"expected forward FLOPs by part:\n{parts}", f"measured forward FLOPs per op:\n{mine}"]
-    reference = count_flops(build(config).to(x.device).train(), x.clone(), backward="backward" in directions)
+    reference = count_flops(build(config).to(x.device).train(), x.clone(), backward="backward" in directions,
+                            by_module=True)
     tables = []
     for d in directions:
         ref_rows, user_rows = (_rows(run, d) for run in (reference, measured))

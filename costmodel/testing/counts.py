@@ -112,7 +112,8 @@ def op_table(direction: str, expected: list[OpRow], measured: list[OpRow]) -> st
         e, m = (ref.flops if ref else 0), (user.flops if user else 0)
         if e != m:
             label = user.label if user else f"(missing here) {ref.label if ref else ''}"
-            rows.append((label, (user or ref).kind if (user or ref) else "", e, m))
+            either = user or ref
+            rows.append((label, either.kind if either is not None else "", e, m))
     net: dict[str, int] = {}
     for _, kind, e, m in rows:
         net[kind] = net.get(kind, 0) + m - e

@@ -39,7 +39,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     rows = [(r.budget, LIMITS[r.limit_name][0], show_quantity(r.value, r.unit), show_quantity(r.limit, r.unit),
              f"{100 * r.headroom:+.1f} %", "ok" if r.holds else "EXCEEDED") for r in report.results]
-    print_table(f"cost budgets of {args.file}", ("budget", "limit", "value", "limit value", "headroom", "status"),
+    print_table(f"cost budgets of {args.file}", ("budget", "quantity", "value", "limit", "headroom", "status"),
                 rows, align="llrrrl")
     exceeded = report.exceeded
     if exceeded:

@@ -20,6 +20,8 @@ works as well as the full module path):
 ``costmodel.article``       the article's formulas F1-F21 and the claims page
 ``costmodel.validation``    real PyTorch modules and the predicted-vs-measured harness
 ``costmodel.cli``           the ``costmodel`` command
+``costmodel.testing``       test helpers: ``assert_counts_match``, cost budgets, properties
+``costmodel.strategies``    Hypothesis strategies per config type (``costmodel[testing]``)
 ==========================  ==============================================================
 
 The cost builder is ``costmodel.models.cost`` (``costmodel.cost`` is the subpackage of the

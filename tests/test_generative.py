@@ -33,6 +33,7 @@ from costmodel.models.generative import (
 )
 from costmodel.models.generative.common import t, tau
 from costmodel.models.generative.pixelcnn import mask_taps
+from costmodel.strategies import configs
 
 
 def _assert_measured(config, batch: int) -> None:
@@ -45,43 +46,19 @@ def _assert_measured(config, batch: int) -> None:
 
 # -- every family: exact equality with the real module ---------------------------------------
 
-@st.composite
-def pixelcnns(draw):
-    return PixelCNNConfig(image_size=(draw(st.integers(2, 9)), draw(st.integers(2, 9))),
-                          in_channels=draw(st.integers(1, 3)), width=draw(st.integers(1, 8)),
-                          depth=draw(st.integers(0, 3)), first_kernel=draw(st.sampled_from([1, 3, 5, 7])),
-                          kernel_size=draw(st.sampled_from([1, 3, 5])), levels=draw(st.integers(2, 16)))
-
-
-@st.composite
-def ar_transformers(draw):
-    heads = draw(st.integers(1, 3))
-    return ARTransformerConfig(image_size=(draw(st.integers(1, 4)), draw(st.integers(1, 4))),
-                               in_channels=draw(st.integers(1, 2)), vocab_size=draw(st.integers(2, 20)),
-                               width=heads * draw(st.integers(1, 6)), depth=draw(st.integers(1, 2)), heads=heads,
-                               mlp_ratio=draw(st.sampled_from([1, 2, 4])))
-
-
-@st.composite
-def conv_vaes(draw):
-    stages = draw(st.integers(1, 3))
-    return ConvVAEConfig(image_size=(2**stages * draw(st.integers(1, 3)), 2**stages * draw(st.integers(1, 3))),
-                         in_channels=draw(st.integers(1, 3)),
-                         channels=tuple(draw(st.integers(1, 6)) for _ in range(stages)),
-                         latent_dim=draw(st.integers(1, 9)))
-
-
-@st.composite
-def vit_vaes(draw):
-    heads, patch = draw(st.integers(1, 2)), draw(st.integers(1, 3))
-    return ViTVAEConfig(image_size=(patch * draw(st.integers(1, 3)), patch * draw(st.integers(1, 3))),
-                        in_channels=draw(st.integers(1, 3)), patch_size=patch, width=heads * draw(st.integers(1, 6)),
-                        depth=draw(st.integers(1, 2)), decoder_depth=draw(st.integers(1, 2)), heads=heads,
-                        latent_channels=draw(st.integers(1, 4)))
+# small configs of every generative family, from the public strategies (costmodel.strategies)
+SMALL_GENERATIVE = st.one_of(
+    configs(PixelCNNConfig, image_size=(2, 9), width=st.integers(1, 8), levels=st.integers(2, 16)),
+    configs(ARTransformerConfig, image_size=(1, 4), in_channels=st.integers(1, 2), vocab_size=st.integers(2, 20),
+            depth=st.integers(1, 2)),
+    configs(ConvVAEConfig, image_size=(2, 24), channels=st.lists(st.integers(1, 6), min_size=1, max_size=3)
+            .map(tuple), latent_dim=st.integers(1, 9)),
+    configs(ViTVAEConfig, image_size=(1, 9)),
+)
 
 
 @settings(max_examples=12, deadline=None)
-@given(config=st.one_of(pixelcnns(), ar_transformers(), conv_vaes(), vit_vaes()), batch=st.integers(1, 3))
+@given(config=SMALL_GENERATIVE, batch=st.integers(1, 3))
 def test_training_step_equals_flop_counter(config, batch) -> None:
     _assert_measured(config, batch)
 

@@ -17,6 +17,7 @@ from costmodel.cost.trace import Trace
 from costmodel.memory.footprint import inference_memory, memory_cost, training_memory
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
 from costmodel.models.presets import PRESETS, get_preset
+from costmodel.strategies import configs
 
 BIG = {"resnet101", "resnet152", "vit_l_16", "vit_l_32", "vit_h_14", "convnext_small", "convnext_base"}
 
@@ -78,53 +79,24 @@ sizes = st.integers(min_value=1, max_value=3)
 dtypes = st.sampled_from(["float32", "bfloat16"])
 
 
-@st.composite
-def vits(draw):
-    heads = draw(st.sampled_from([1, 2]))
-    patch = draw(st.sampled_from([4, 8]))
-    return ViTConfig(image_size=(patch * draw(st.integers(1, 3)), patch * draw(st.integers(1, 3))),
-                     patch_size=patch, width=heads * draw(st.sampled_from([4, 8])), depth=draw(sizes),
-                     heads=heads, mlp_ratio=draw(st.sampled_from([2, 4])), num_classes=draw(st.integers(2, 5)),
-                     attention=draw(st.sampled_from(["full", "causal", "linformer", "performer"])),
-                     fused_attention=draw(st.booleans()), linformer_rank=draw(st.integers(1, 4)),
-                     performer_features=draw(st.integers(1, 6)))
+# small configs from the public strategies (costmodel.strategies), sizes chosen as before
+vits = configs(ViTConfig, image_size=(4, 24), patch_size=st.sampled_from([4, 8]), heads=st.sampled_from([1, 2]),
+               depth=sizes, num_classes=st.integers(2, 5), mlp_ratio=st.sampled_from([2, 4]),
+               linformer_rank=st.integers(1, 4), performer_features=st.integers(1, 6))
+resnets = configs(ResNetConfig, image_size=(20, 48), layers=st.lists(sizes, min_size=1, max_size=3).map(tuple),
+                  width=st.sampled_from([4, 8]), num_classes=3)
+convnexts = configs(ConvNeXtConfig, image_size=(16, 40), dims=st.lists(st.sampled_from([4, 8]), min_size=1,
+                                                                       max_size=3).map(tuple),
+                    kernel_size=st.sampled_from([3, 7]), mlp_ratio=st.sampled_from([2, 4]), num_classes=3)
+convnets = configs(ConvNetConfig, image_size=(24, 40), groups=st.sampled_from([1, 2]), stride=st.sampled_from([1, 2]),
+                   kernel_size=3, padding=1, dilation=1, num_classes=3)
 
 
-@st.composite
-def resnets(draw):
-    stages = draw(st.integers(1, 3))
-    return ResNetConfig(block=draw(st.sampled_from(["basic", "bottleneck"])),
-                        layers=tuple(draw(sizes) for _ in range(stages)), width=draw(st.sampled_from([4, 8])),
-                        image_size=(draw(st.integers(20, 48)), draw(st.integers(20, 48))), num_classes=3)
-
-
-@st.composite
-def convnexts(draw):
-    stages = draw(st.integers(1, 3))
-    return ConvNeXtConfig(dims=tuple(draw(st.sampled_from([4, 8])) for _ in range(stages)),
-                          depths=tuple(draw(sizes) for _ in range(stages)),
-                          kernel_size=draw(st.sampled_from([3, 7])), mlp_ratio=draw(st.sampled_from([2, 4])),
-                          image_size=(draw(st.integers(16, 40)), draw(st.integers(16, 40))), num_classes=3)
-
-
-@st.composite
-def convnets(draw):
-    layers = draw(st.integers(1, 3))
-    groups = draw(st.sampled_from([1, 2]))
-    return ConvNetConfig(channels=tuple(groups * draw(st.integers(1, 4)) for _ in range(layers)), groups=groups,
-                         image_size=(draw(st.integers(24, 40)), draw(st.integers(24, 40))),
-                         stride=draw(st.sampled_from([1, 2])) if layers < 3 else 1,
-                         norm=draw(st.sampled_from(["batch", "none"])),
-                         activation=draw(st.sampled_from(["relu", "gelu"])),
-                         pool=draw(st.sampled_from(["max", "avg", "none"])), bias=draw(st.booleans()), num_classes=3)
-
-
-@pytest.mark.parametrize("configs", [vits(), resnets(), convnexts(), convnets()], ids=["vit", "resnet", "convnext",
-                                                                                         "convnet"])
-def test_saved_bytes_equal_hooks_for_small_configs(configs):
+@pytest.mark.parametrize("strategy", [vits, resnets, convnexts, convnets], ids=["vit", "resnet", "convnext", "convnet"])
+def test_saved_bytes_equal_hooks_for_small_configs(strategy):
     # real CPU tensors: bfloat16 runs under CPU autocast (fake kernels would give the
     # normalisation statistics the wrong dtype)
-    @given(configs, sizes, dtypes)
+    @given(strategy, sizes, dtypes)
     @settings(max_examples=12, deadline=None)
     def check(config, batch, dtype):
         measured = measure_saved(config, batch, dtype=dtype, fake=False)

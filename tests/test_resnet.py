@@ -19,6 +19,7 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, D, H, R, W, w
 from costmodel.models import ResNetConfig, cost
 from costmodel.models.presets import get_preset
+from costmodel.strategies import configs
 
 # torchvision's published metadata of the IMAGENET1K_V1 weights: ``num_params`` and
 # ``_ops`` (shown as "GFLOPS" in the docs table), from torchvision/models/resnet.py
@@ -86,26 +87,16 @@ def test_resnet50_stem_conv_by_hand():
 
 
 # -- small random ResNets on real CPU tensors ----------------------------------------------
-@st.composite
-def small_resnets(draw):
-    stages = draw(st.integers(1, 4))
-    config = ResNetConfig(
-        block=draw(st.sampled_from(["basic", "bottleneck"])),
-        layers=tuple(draw(st.lists(st.integers(1, 2), min_size=stages, max_size=stages))),
-        width=draw(st.integers(1, 4)),
-        num_classes=draw(st.integers(1, 7)),
-        in_channels=draw(st.integers(1, 3)),
-        image_size=(draw(st.integers(1, 49)), draw(st.integers(1, 49))),
-    )
-    # batch >= 2: training-mode batch norm needs more than one value per channel, and a
-    # small image ends as a 1x1 map (batch 1 is covered by the presets)
-    return config, draw(st.integers(2, 3))
+# batch >= 2: training-mode batch norm needs more than one value per channel, and a small image
+# ends as a 1x1 map (batch 1 is covered by the presets); configs from the public strategies
+SMALL_RESNETS = st.tuples(configs(ResNetConfig, image_size=(1, 49), width=st.integers(1, 4),
+                                  num_classes=st.integers(1, 7)), st.integers(2, 3))
 
 
 @settings(max_examples=15, deadline=None)
 @example((ResNetConfig(block="bottleneck", layers=(1, 2, 1), width=3, image_size=(33, 47), num_classes=5), 2))
 @example((ResNetConfig(block="basic", layers=(2, 1, 1, 2), width=2, image_size=(33, 47), num_classes=3), 3))
-@given(small_resnets())
+@given(SMALL_RESNETS)
 def test_small_resnets_match_module(case):
     config, batch = case
     _assert_matches_module(config, batch)

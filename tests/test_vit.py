@@ -17,6 +17,7 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, C, D, H, P, R, W, d, h, k, m, n, r
 from costmodel.models.presets import get_preset, list_presets
 from costmodel.models.vit import ATTENTION_VARIANTS, ViTConfig
+from costmodel.strategies import configs
 
 VIT_PRESETS = list_presets("vit_*")
 BIG = {"vit_b_16", "vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"}  # ViT-B and larger: slow
@@ -113,26 +114,13 @@ def test_fused_backward_recomputes_scores() -> None:
 # -- hypothesis: small ViTs, real CPU tensors ------------------------------------------------
 
 
-@st.composite
-def small_vits(draw: st.DrawFn) -> ViTConfig:
-    patch = draw(st.integers(2, 8))
-    heads, head_dim = draw(st.integers(1, 3)), draw(st.integers(1, 6))
-    width = heads * head_dim
-    ratio = draw(st.sampled_from([Fraction(1), Fraction(2), Fraction(3), Fraction(4), Fraction(3, 2)]))
-    if (ratio * width).denominator != 1:
-        ratio = Fraction(2)
-    return ViTConfig(
-        image_size=(patch * draw(st.integers(1, 4)), patch * draw(st.integers(1, 4))),
-        patch_size=patch, width=width, heads=heads, depth=draw(st.integers(1, 3)), mlp_ratio=ratio,
-        num_classes=draw(st.integers(1, 7)), in_channels=draw(st.integers(1, 3)),
-        attention=draw(st.sampled_from(ATTENTION_VARIANTS)), fused_attention=draw(st.booleans()),
-        linformer_rank=draw(st.integers(1, 6)), performer_features=draw(st.integers(1, 9)),
-        position_embedding=draw(st.booleans()),
-    )
+#: small ViTs of every attention variant, from the public strategies (costmodel.strategies)
+SMALL_VITS = configs(ViTConfig, image_size=(2, 16), patch_size=st.integers(2, 8), heads=st.integers(1, 3),
+                     num_classes=st.integers(1, 7))
 
 
 @settings(max_examples=20, deadline=None)
-@given(config=small_vits(), batch=st.integers(1, 3))
+@given(config=SMALL_VITS, batch=st.integers(1, 3))
 def test_small_vits_equal_measured_real_tensors(config: ViTConfig, batch: int) -> None:
     torch.manual_seed(0)
     module = build(config)

@@ -9,6 +9,7 @@
 ``costmodel validate [--device cpu|cuda] [--models ...] [--batch N] [--memory] [--json]``
 ``costmodel generate-cost MODEL [--sample [--kv-cache] [--steps N]] [--set F=V ...] [--json]``
 ``costmodel converge RESULTS.json [--confidence C] [--tolerance DELTA] [--json]``
+``costmodel check BUDGETS.toml [--budget NAME ...] [--json]`` (exit 1 when a limit is exceeded)
 
 MODEL is a preset (``costmodel count resnet50``) or a family (``vit``, ``resnet``,
 ``convnext``, ``convnet``) whose fields are set with ``--set``. Human output is tables
@@ -27,11 +28,11 @@ import shlex
 import sys
 from collections.abc import Sequence
 
-from costmodel.cli import calibrate, compare, converge, count, crossover, fit, generate, plan, validate
+from costmodel.cli import calibrate, check, compare, converge, count, crossover, fit, generate, plan, validate
 from costmodel.cli.common import NUMERIC_ERRORS, ArgumentParser, fail
 from costmodel.core.errors import CostModelError
 
-SUBCOMMANDS = (count, compare, crossover, fit, plan, calibrate, validate, generate, converge)
+SUBCOMMANDS = (count, compare, crossover, fit, plan, calibrate, validate, generate, converge, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,10 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     """
     from costmodel.core.checks import as_size
 
+    if callable(getattr(config, "model_cost", None)):  # a traced model (costmodel.tracing) stands for a config
+        traced: Cost = config.model_cost(batch=as_size("batch", batch), convention=convention, divisible=divisible,
+                                         precision=precision)
+        return traced
     family = _FAMILY_MODULES.get(type(config))
     if family is None:
         known = ", ".join(c.__name__ for c in _FAMILY_MODULES)

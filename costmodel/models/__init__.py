@@ -55,8 +55,9 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     """
     from costmodel.core.checks import as_size
 
-    if callable(getattr(config, "model_cost", None)):  # a traced model (costmodel.tracing) stands for a config
-        traced: Cost = config.model_cost(batch=as_size("batch", batch), convention=convention, divisible=divisible,
+    model_cost = getattr(config, "model_cost", None)
+    if callable(model_cost):  # a traced model (costmodel.tracing) stands for a config
+        traced: Cost = model_cost(batch=as_size("batch", batch), convention=convention, divisible=divisible,
                                          precision=precision)
         return traced
     family = _FAMILY_MODULES.get(type(config))

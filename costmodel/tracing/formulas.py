@@ -54,9 +54,13 @@ def op_kind(name: str, groups: int = 1) -> str:
     return "elementwise"
 
 
+#: op names that contain a word of :data:`FLOP_BEARING` but do no products (``upsample_bilinear2d``)
+NOT_FLOP_BEARING = ("upsample", "interp", "grid_sampler", "pad", "pool")
+
+
 def is_flop_bearing(name: str) -> bool:
     """Whether op ``name`` looks like it does products (so a missing formula loses FLOPs)."""
-    return any(word in name for word in FLOP_BEARING)
+    return any(word in name for word in FLOP_BEARING) and not any(word in name for word in NOT_FLOP_BEARING)
 
 
 def full_rate(name: str) -> int:
@@ -74,14 +78,15 @@ def _cpu_sdpa_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: An
                    **kwargs: Any) -> Any:
     from torch.utils.flop_counter import sdpa_flop_count
 
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
+    return sdpa_flop_count(query_shape, key_shape, value_shape)  # type: ignore[no-untyped-call]
 
 
 def _cpu_sdpa_backward_flop(grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any,
                             *args: Any, out_shape: Any = None, **kwargs: Any) -> Any:
     from torch.utils.flop_counter import sdpa_backward_flop_count
 
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape,  # type: ignore[no-untyped-call]
+                                    value_shape)
 
 
 def extra_formulas() -> dict[Any, Callable[..., Any]]:
@@ -101,7 +106,8 @@ def flop_registry() -> dict[Any, Callable[..., Any]]:
     from torch.utils.flop_counter import flop_registry as registry
     from torch.utils.flop_counter import shape_wrapper
 
-    return {**registry, **{k: shape_wrapper(v) for k, v in extra_formulas().items()}}
+    wrap: Any = shape_wrapper
+    return {**registry, **{k: wrap(v) for k, v in extra_formulas().items()}}
 
 
 __all__ = ["FLOP_BEARING", "FULL_RATES", "KINDS", "op_kind", "is_flop_bearing", "full_rate", "extra_formulas",

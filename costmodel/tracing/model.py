@@ -159,8 +159,9 @@ class TracedModel(display.Displayable):
     def _display_tables(self) -> tuple[display.Table, ...]:
         cost = self.model_cost()
         symbols = ", ".join(sorted(str(s) for s in cost.free_symbols)) or "none"
-        rows = (display.row("forward", cost.forward_flops, "flop"), display.row("backward", cost.backward_flops, "flop"),
-                display.row("params", cost.params, "param"), display.row("saved activations", cost.saved_bytes, "byte"))
+        rows = (display.row("forward", cost.forward_flops, "flop"),
+                display.row("backward", cost.backward_flops, "flop"), display.row("params", cost.params, "param"),
+                display.row("saved activations", cost.saved_bytes, "byte"))
         limits = [f"valid for {c.relation}: {c.rule}" if not c.rule.startswith("valid") else c.rule
                   for c in self.conditions] + list(self.notes)
         title = f"{self.name}, traced at {'x'.join(map(str, self.input_shape))} (symbolic in {symbols})"

@@ -84,7 +84,7 @@ def tag(tree: Any, path: str) -> None:
     import torch
     from torch.utils._pytree import tree_leaves
 
-    todo = [t.grad_fn for t in tree_leaves(tree) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+    todo: list[Any] = [t.grad_fn for t in tree_leaves(tree) if isinstance(t, torch.Tensor) and t.grad_fn is not None]
     while todo:
         node = todo.pop()
         if node is None or _PATH_KEY in node.metadata:
@@ -97,7 +97,7 @@ def backward_path() -> str | None:
     """Module path of the autograd node being run (None outside the model: the loss)."""
     import torch
 
-    node = torch._C._current_autograd_node()
+    node: Any = torch._C._current_autograd_node()
     if node is None:
         return None
     path: str | None = node.metadata.get(_PATH_KEY)
@@ -142,14 +142,19 @@ _QUERIES = ("sym_is_contiguous", "is_contiguous", "is_strides_like_format", "is_
             "layout")
 
 
-def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable[[], int]) -> Any:
-    """An :class:`OpRecorder` (a ``TorchDispatchMode``; torch is imported here, lazily)."""
+def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable[[], int],
+                  weights: dict[int, str] | None = None) -> Any:
+    """An :class:`OpRecorder` (a ``TorchDispatchMode``; torch is imported here, lazily).
+
+    ``weights``: ``id`` of each weight tensor -> its name, to say which weight an op that
+    added a guard read (``pos_embedding``).
+    """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    class OpRecorder(TorchDispatchMode):
+    class OpRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]
             self.phase = "forward"
             self.records: list[OpRecord] = []
             self.guard_sites: list[tuple[int, str, str]] = []  #: (guards so far, path, op) after each op adding some
@@ -164,7 +169,16 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
                     result = func.decompose(*args, **kwargs)
                     if result is not NotImplemented:
                         return result
-            out = func(*args, **kwargs)
+            try:
+                out = func(*args, **kwargs)
+            except RuntimeError:  # a kernel without symbolic sizes (``constant_pad_nd``): its reference decomposition
+                from torch._decomp import decomposition_table
+
+                decomposition = decomposition_table.get(func)
+                if decomposition is None:
+                    raise
+                with self:
+                    return decomposition(*args, **kwargs)
             self._record(func, args, kwargs, out)
             return out
 
@@ -174,7 +188,12 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
             path = paths.current if self.phase == "forward" else backward_path()
             now = guards()
             if now != self._guards:
-                self.guard_sites.append((now, path or "", name))
+                from torch.utils._pytree import tree_leaves
+
+                used = [weights[id(t)] for t in tree_leaves((args, kwargs)) if id(t) in (weights or {})]
+                where = f"{used[0]} ({name} in {path or 'the top module'})" if used else \
+                    f"{path or 'the top module'} ({name})"
+                self.guard_sites.append((now, where, name))
                 self._guards = now
             if path is None:  # the loss, outside the model
                 return
@@ -183,7 +202,8 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
             view = bool(getattr(func, "is_view", False)) or name in ("aten.detach", "aten.alias", "aten.lift_fresh")
             out_bytes = 0 if view else _tensor_bytes(out)
             nbytes = 0 if view else _tensor_bytes((args, kwargs)) + out_bytes
-            self.records.append(OpRecord(path=path, phase=self.phase, name=name, kind=op_kind(name, _groups(name, args)),
+            kind = op_kind(name, _groups(name, args))
+            self.records.append(OpRecord(path=path, phase=self.phase, name=name, kind=kind,
                                          flops=flops, full=_full_flops(name, flops, args, out), nbytes=nbytes,
                                          out_bytes=out_bytes, counted=counted or not is_flop_bearing(name)))
 

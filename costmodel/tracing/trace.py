@@ -16,6 +16,8 @@ Honest limits, all reported by the :class:`~costmodel.tracing.model.TracedModel`
   of the cost. A guard that only compares the batch with a constant (``B < 16``) is a
   kernel or memory-layout choice of the CPU backend, which changes no count: it is listed
   in the notes, not as a condition.
+  A guard that tests a size modulo another size (``Mod(1, n) != 0``: is this dimension
+  contiguous) chooses strides, not counts: it is counted in the notes.
 * A requested size the model fixes (a learned position embedding of fixed length, a
   ``view`` with literal sizes) is specialised by PyTorch: it is reported as fixed at its
   value by the module that fixed it, and the cost does not depend on it.
@@ -91,17 +93,22 @@ def from_module(module: Any, input_shape: Sequence[int] = (3, 224, 224),
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidConfigError("batch", batch, "must be a positive integer")
     label = name or _label(module)
+    shape = (batch, channels, height, width)
     try:
-        return _trace(module, (batch, channels, height, width), tuple(dynamic), dtype, label, train)
-    except SymbolicShapeError:
-        raise
+        return _trace(module, shape, tuple(dynamic), dtype, label, train)
     except InvalidConfigError:
         raise
     except Exception as exc:  # PyTorch raises many kinds: fall back to the concrete size, and say so
         if not dynamic:
-            raise SymbolicShapeError(f"PyTorch could not trace {label} at {(batch, channels, height, width)}: "
+            raise SymbolicShapeError(f"PyTorch could not trace {label} at {shape}: "
                                      f"{type(exc).__name__}: {_first_line(exc)}") from exc
-        traced = _trace(module, (batch, channels, height, width), (), dtype, label, train)
+        try:
+            traced = _trace(module, shape, (), dtype, label, train)
+        except InvalidConfigError:
+            raise
+        except Exception as again:
+            raise SymbolicShapeError(f"PyTorch could not trace {label} symbolically ({_first_line(exc)}) nor at "
+                                     f"{shape} ({type(again).__name__}: {_first_line(again)})") from again
         note = (f"symbolic tracing failed ({type(exc).__name__}: {_first_line(exc)}); exact count at the "
                 f"concrete size batch {batch}, {channels}x{height}x{width} only")
         return traced.with_notes(note)
@@ -145,7 +152,8 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
     kinds = [DimDynamic.STATIC] * 4
     for dim in dynamic:
         kinds[DIMS[dim][0]] = DimDynamic.DYNAMIC
-    x = mode.from_tensor(torch.zeros(shape), source=ConstantSource("x"), symbolic_context=StatelessSymbolicContext(dynamic_sizes=kinds))
+    x = mode.from_tensor(torch.zeros(shape), source=ConstantSource("x"),
+                         symbolic_context=StatelessSymbolicContext(dynamic_sizes=kinds))
     renames = canonical_symbols(env, x)
     hints = {DIMS[d][1]: shape[DIMS[d][0]] for d in dynamic}
 
@@ -160,14 +168,15 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
         if not isinstance(model, torch.nn.Module):
             raise InvalidConfigError("module", label, f"is not a torch.nn.Module (got {type(model).__name__})")
         model.train(train)
-        weights = {n: mode.from_tensor(t) if not isinstance(t, torch._subclasses.FakeTensor) else t
+        weights: dict[str, Any] = {n: mode.from_tensor(t, static_shapes=True) if not isinstance(t, torch._subclasses.FakeTensor) else t
                    for n, t in (*model.named_parameters(), *model.named_buffers())}
         for n, p in model.named_parameters():
             weights[n].requires_grad_(p.requires_grad)
         infos = _module_infos(model)
         paths = ModulePaths()
         paths.attach(model)
-        recorder = make_recorder(paths, flop_registry(), lambda: len(env.guards))
+        recorder = make_recorder(paths, flop_registry(), lambda: len(env.guards),
+                                 {id(t): n.replace(".", "/") for n, t in weights.items()})
 
         def where() -> str:
             last = recorder.records[-1] if recorder.records else None
@@ -234,7 +243,7 @@ def _limits(guards: list[tuple[int, Any]], sites: list[tuple[int, str, str]], dy
     def site(index: int) -> str:
         for count, path, op in sites:
             if count > index:
-                return f"{path or 'the top module'} ({op})"
+                return path
         return "the model's Python code"
 
     fixed: dict[str, tuple[int, str]] = {}
@@ -245,6 +254,7 @@ def _limits(guards: list[tuple[int, Any]], sites: list[tuple[int, str, str]], dy
             fixed[dim] = (shape[DIMS[dim][0]], where)
     conditions: list[Condition] = []
     notes: list[str] = []
+    layout = 0
     for dim, (value, where) in fixed.items():
         symbol = DIMS[dim][1]
         text = f"{'image ' if dim != 'batch' else ''}{dim} fixed at {value} by {where}"
@@ -261,9 +271,22 @@ def _limits(guards: list[tuple[int, Any]], sites: list[tuple[int, str, str]], dy
         if symbols == {DIMS["batch"][1]} and not isinstance(relation, (sympy.Eq, sympy.Ne)):
             notes.append(f"PyTorch's trace chose a kernel for {relation} ({site(index)}); counts do not depend on it")
             continue
+        if any(m.args[1].free_symbols for m in relation.atoms(sympy.Mod)):
+            layout += 1  # a stride / contiguity test (``Mod(1, n) != 0``): a memory-layout choice
+            continue
+        if any(c.relation == relation for c in conditions):
+            continue
+        if isinstance(relation, sympy.Eq) and symbols & {DIMS["height"][1], DIMS["width"][1]}:
+            text = f"image size fixed by {site(index)}: {relation.lhs} = {relation.rhs}"
+            conditions.append(Condition(field="image_size", rule=text, relation=relation))
+            notes.append(text)
+            continue
         name = ", ".join(sorted(_dim_of(s) for s in symbols if s in {v for _, v in DIMS.values()}))
         conditions.append(Condition(field=name or "size", rule=f"valid for {relation} (guard of {site(index)})",
                                     relation=relation))
+    if layout:
+        notes.append(f"{layout} guards of PyTorch's trace test memory layout (a size modulo a size); "
+                     f"they choose strides, not counts, and are not conditions")
     return conditions, notes, fixed
 
 

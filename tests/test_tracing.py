@@ -1,0 +1,309 @@
+"""``from_module``: any PyTorch module's costs traced with symbolic batch, height and width.
+
+Two independent derivations must agree:
+
+* for every preset family, tracing the validation module built from a config gives the
+  FLOPs (forward, backward), parameters and saved bytes of the hand-written closed form
+  ``cost(config)`` / ``memory_cost(config)``, *equal as expressions* (``prove_equal``:
+  symbolically, or exhaustively over a grid complete for quasi-polynomials);
+* on modules costmodel has no family for (written here), the traced expression evaluated
+  at 20+ sizes equals what FlopCounterMode counts and the saved-tensor hooks see on real
+  CPU tensors at those sizes.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+
+import pytest
+import sympy
+import torch
+import torch.nn.functional as F
+from costmodel.validation.build import build
+from costmodel.validation.flops import count_flops
+from costmodel.validation.memory import saved_by
+from costmodel.validation.symbolic import prove_equal
+from torch import nn
+
+from costmodel.core.symbols import B, H, W
+from costmodel.core.validity import violated
+from costmodel.memory.footprint import memory_cost
+from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
+from costmodel.tracing import SymbolicShapeError, from_module
+
+G_h, G_w = sympy.symbols("G_h G_w", positive=True, integer=True)  # ViT patch grid
+
+FAMILIES = {
+    "resnet": ResNetConfig(block="bottleneck", layers=(1, 1), width=8, num_classes=10, image_size=32),
+    "convnet": ConvNetConfig(channels=(8, 16), kernel_size=5, stride=2, padding=2, groups=2, pool="avg",
+                             activation="gelu", image_size=32),
+    "convnext": ConvNeXtConfig(dims=(8, 16), depths=(1, 1), num_classes=10, image_size=32),
+    "vit": ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, num_classes=10,
+                     position_embedding=False),
+}
+
+
+@functools.cache
+def _traced(family):
+    config = FAMILIES[family]
+    return from_module(lambda: build(config), (config.in_channels, *config.image_hw))
+
+
+def _holds(conditions, point):
+    return not violated(conditions, point)
+
+
+def _grid(conditions):
+    """Sizes for the exhaustive proofs: from the smallest square image where PyTorch's guards hold
+    (the trace says nothing below it), over 96 sizes (3 periods of 32) in each dimension."""
+    lo = next(s for s in range(1, 128) if _holds(conditions, {B: 2, H: s, W: s}))
+    return {B: range(1, 4), H: range(lo, lo + 96), W: range(lo, lo + 96)}
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_module_traces_to_the_closed_form(family):
+    config = FAMILIES[family]
+    traced = _traced(family).model_cost()
+    ranges = _grid(traced.conditions)
+    symbols = [B, H, W]
+    if isinstance(config, ViTConfig):  # the closed form needs whole patches: H = P G_h, W = P G_w
+        patch = config.patch_size
+        traced = traced.subs({H: patch * G_h, W: patch * G_w})
+        symbols, ranges = [B, G_h, G_w], {B: range(1, 4), G_h: range(1, 13), G_w: range(1, 13)}
+    symbolic = config.replace(image_size=tuple(patch * g for g in (G_h, G_w)) if isinstance(config, ViTConfig)
+                              else (H, W))
+    expected = cost(symbolic, batch=B)
+    for name in ("forward_flops", "backward_flops"):
+        prove_equal(getattr(expected, name), getattr(traced, name), symbols, ranges)
+    assert traced.params == expected.params
+    prove_equal(memory_cost(symbolic, batch=B).saved_bytes, traced.saved_bytes, symbols, ranges)
+
+
+def test_vit_position_embedding_fixes_the_image_size():
+    """A learned position embedding of fixed length: the image size is reported fixed, by it."""
+    config = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, num_classes=10)
+    traced = from_module(lambda: build(config), (3, 32, 32))
+    assert any("pos_embedding" in note and "image size fixed" in note for note in traced.notes), traced.notes
+    assert "image size fixed by pos_embedding" in str(traced)
+    c = traced.model_cost()
+    assert "image_size" in {cond.field for cond in c.conditions}
+    assert violated(c.conditions, {B: 2, H: 64, W: 32})
+    assert not violated(c.conditions, {B: 2, H: 32, W: 32})
+    prove_equal(cost(config, batch=B).forward_flops, c.forward_flops.subs({H: 32, W: 32}), [B])
+
+
+# -- modules costmodel has no family for ---------------------------------------------------
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int, reduced: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, reduced, 1)
+        self.fc2 = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x):
+        scale = torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
+        return x * scale
+
+
+class DepthwiseSeparable(nn.Module):
+    """MobileNet-style: depthwise 3x3 (stride 2), squeeze-excitation, pointwise 1x1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.depthwise = nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=8)
+        self.bn = nn.BatchNorm2d(8)
+        self.se = SqueezeExcite(8, 2)
+        self.pointwise = nn.Conv2d(8, 16, 1)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = F.hardswish(self.bn(self.depthwise(self.stem(x))))
+        x = F.relu6(self.pointwise(self.se(x)))
+        return self.head(x.mean((2, 3)))
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2: expand 1x1, depthwise 3x3, project 1x1, residual add."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.expand = nn.Conv2d(8, 24, 1, bias=False)
+        self.depthwise = nn.Conv2d(24, 24, 3, padding=1, groups=24, bias=False)
+        self.project = nn.Conv2d(24, 8, 1, bias=False)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.project(F.relu6(self.depthwise(F.relu6(self.expand(x)))))
+        return self.head(x.amax((2, 3)))
+
+
+class WindowAttention(nn.Module):
+    """Swin-style attention in 4x4 windows; the map is padded to a multiple of the window."""
+
+    def __init__(self, dim: int = 8, window: int = 4) -> None:
+        super().__init__()
+        self.window = window
+        self.patch = nn.Conv2d(3, dim, 2, stride=2)
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, 4)
+
+    def forward(self, x):
+        x = self.patch(x).permute(0, 2, 3, 1)  # b, h, w, c
+        b, h, w, c = x.shape
+        s = self.window
+        x = F.pad(self.norm(x), (0, 0, 0, (s - w % s) % s, 0, (s - h % s) % s))
+        hp, wp = x.shape[1], x.shape[2]
+        windows = x.reshape(b, hp // s, s, wp // s, s, c).transpose(2, 3).reshape(-1, s * s, c)
+        q, k, v = self.qkv(windows).reshape(-1, s * s, 3, 2, c // 2).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(-1, s * s, c)
+        return self.head(self.proj(out).mean(1)).reshape(b, -1).sum(1, keepdim=True)
+
+
+class UpsampleConcat(nn.Module):
+    """U-Net-style: downsample, upsample (nearest by repetition, and a learned transposed
+    convolution), crop to the input and concatenate with the skip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(6, 3, 2, stride=2)
+        self.fuse = nn.Conv2d(6 + 3 + 3, 4, 3, padding=1)
+
+    def forward(self, x):
+        skip, (height, width) = x, x.shape[2:]
+        y = self.down(x)
+        nearest = y.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)[..., :height, :width]
+        learned = self.up(y)[..., :height, :width]
+        return self.fuse(torch.cat([nearest, skip, learned], dim=1))
+
+
+CUSTOM = {"depthwise_se": DepthwiseSeparable, "inverted_residual": InvertedResidual,
+          "window_attention": WindowAttention, "upsample_concat": UpsampleConcat}
+
+
+def _sizes(n: int, seed: int) -> list[tuple[int, int, int]]:
+    rng = random.Random(seed)
+    return [(rng.randint(2, 3), rng.randint(9, 40), rng.randint(9, 40)) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", sorted(CUSTOM))
+def test_custom_module_matches_real_runs(name):
+    """At 20 sizes where the trace claims validity (its conditions hold): FlopCounterMode's
+    forward and backward counts and the hooks' saved bytes on real CPU tensors.
+
+    The windowed attention is traced at 26x22 (feature map 13x11, padded by 3 and 1 to whole
+    4x4 windows): PyTorch's padding decomposition guards on the pad being positive, so the
+    trace covers the padded case, and says so in its conditions.
+    """
+    torch.manual_seed(0)
+    model = CUSTOM[name]().train()
+    traced = from_module(model, (3, 26, 22))
+    c = traced.model_cost()
+    assert c.free_symbols == {B, H, W}, traced.notes
+    assert not traced.unknown_ops
+    candidates = ({B: b, H: h, W: w} for b, h, w in _sizes(200, seed=len(name)))
+    points = list(itertools.islice((p for p in candidates if not violated(c.conditions, p)), 20))
+    assert len(points) == 20
+    for point in points:
+        batch, height, width = point[B], point[H], point[W]
+        images = torch.randn(batch, 3, height, width)
+        measured = count_flops(model, images)
+        model.zero_grad(set_to_none=True)
+        saved = saved_by(model, images)
+        got = [sympy.sympify(e).subs(point) for e in (c.forward_flops, c.backward_flops, c.saved_bytes)]
+        assert got == [measured.forward, measured.backward, saved.bytes], point
+    assert c.params == sum(p.numel() for p in model.parameters())
+
+
+def test_breakdown_is_named_by_module_path():
+    c = from_module(DepthwiseSeparable(), (3, 16, 16)).model_cost()
+    assert c.part("se/fc1").traffic.kind == "conv"
+    assert c.part("depthwise").traffic.kind == "conv_depthwise"
+    assert c.part("head").traffic.kind == "matmul"
+    assert c.part("bn").traffic.kind == "batch_norm"
+    # ops run in a module's own forward are grouped by kind: the SE scale multiply
+    assert c.part("se/(elementwise)").traffic.forward != 0
+    assert sum(leaf.forward_flops for _, leaf in c.leaves()) == c.forward_flops
+
+
+# -- honest limits -------------------------------------------------------------------------
+def test_guard_in_a_size_becomes_a_condition():
+    """A stride-2 stem then batch norm: a 1-pixel map is excluded by PyTorch's guard."""
+    traced = from_module(DepthwiseSeparable(), (3, 16, 16))
+    c = traced.model_cost()
+    assert c.conditions
+    assert violated(c.conditions, {B: 2, H: 2, W: 16})   # the map after the stride-2 conv is 1 pixel high
+    assert not violated(c.conditions, {B: 2, H: 16, W: 16})
+    assert "valid for" in str(traced)
+
+
+class DotHead(nn.Module):
+    """A product PyTorch's FLOP counter has no formula for (``aten.dot``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.v = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        pooled = self.conv(x).mean((0, 2, 3))
+        return torch.dot(pooled, self.v)
+
+
+def test_unknown_ops_are_listed_not_dropped():
+    traced = from_module(DotHead(), (3, 16, 16))
+    assert traced.unknown_ops == {"aten.dot": 1}
+    assert any("aten.dot x1" in note for note in traced.notes)
+    assert "aten.dot" in str(traced)
+
+
+class CachedTable(nn.Module):
+    """Caches a table by input size (``functools.lru_cache``): symbolic sizes are unhashable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    @staticmethod
+    @functools.lru_cache
+    def _table(height, width):
+        return torch.ones(height, width)
+
+    def forward(self, x):
+        return self.conv(x) * self._table(x.shape[2], x.shape[3])
+
+
+def test_failed_symbolic_trace_falls_back_to_the_concrete_size():
+    traced = from_module(CachedTable(), (3, 12, 10), batch=2)
+    assert traced.dynamic == ()
+    assert any("symbolic tracing failed" in note and "concrete size" in note for note in traced.notes)
+    c = traced.model_cost(batch=2)
+    real = count_flops(CachedTable(), torch.randn(2, 3, 12, 10))
+    assert (c.forward_flops, c.backward_flops) == (real.forward, real.backward)
+    with pytest.raises(Exception, match="fixed at 2"):
+        traced.model_cost(batch=3)
+
+
+def test_not_a_module_is_an_error():
+    with pytest.raises(Exception, match="not a torch.nn.Module"):
+        from_module(lambda: 3, (3, 8, 8))
+    with pytest.raises(Exception, match="input_shape"):
+        from_module(nn.Conv2d(3, 3, 1), (3, 8))
+
+
+def test_traced_model_stands_for_a_config():
+    """``costmodel.models.cost`` and ``replace(image_size=)`` work on a traced model as on a config."""
+    traced = from_module(InvertedResidual(), (3, 32, 32))
+    at = traced.replace(image_size=64)
+    assert cost(at, batch=4).forward_flops == traced.model_cost().forward_flops.subs({B: 4, H: 64, W: 64})
+    assert sympy.sympify(at.image_size) == 64
+
+
+def test_symbolic_error_is_a_costmodel_error():
+    assert issubclass(SymbolicShapeError, Exception)

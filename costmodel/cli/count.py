@@ -30,6 +30,7 @@ from costmodel.cli.common import (
     show_macs,
     show_quantity,
 )
+from costmodel.cli.module_spec import add_module_arguments
 from costmodel.core.conventions import CONVENTIONS, get_convention
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B
@@ -38,12 +39,15 @@ from costmodel.models import ArchConfig, cost
 
 EXAMPLES = ("costmodel count resnet50",
             "costmodel count vit_b_16 --batch 32 --optimizer adamw --dtype bfloat16 --json",
-            "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic")
+            "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic",
+            "costmodel count --module path/to/model.py:make --input 3x224x224 --symbolic")
 
 
 def register(sub: Any) -> None:
     count = add_command(sub, "count", "FLOPs, parameters and training memory of one model", EXAMPLES)
-    count.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    count.add_argument("model", nargs="?",
+                       help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    add_module_arguments(count)
     count.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     count.add_argument("--batch", type=positive_int, help="images per step (default 1; symbolic B with --symbolic)")
     count.add_argument("--json", action="store_true", help="print one JSON object")
@@ -63,7 +67,7 @@ def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[st
     from costmodel.memory.footprint import _MODULES, get_optimizer, training_memory
 
     get_optimizer(args.optimizer), get_precision(args.dtype)  # bad names fail for every family
-    if type(config) not in _MODULES:
+    if type(config) not in _MODULES and getattr(config, "family", "") != "traced":
         return {}
     m = training_memory(config, batch=batch, optimizer=args.optimizer, dtype=args.dtype,
                         checkpoint=args.checkpoint, divisible=args.divisible)
@@ -72,6 +76,10 @@ def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[st
 
 def cmd_count(args: argparse.Namespace) -> int:
     """Count one model: a table, ``--json`` or ``--symbolic`` closed forms."""
+    if args.module:
+        return cmd_count_module(args)
+    if not args.model:
+        raise InvalidConfigError("model", None, "name a preset or a family, or give --module PKG.MOD:FACTORY")
     config = resolve_model(args.model, args.set or [])
     batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
     c = cost(config, batch=batch, convention=get_convention(args.convention), divisible=args.divisible)
@@ -97,6 +105,51 @@ def cmd_count(args: argparse.Namespace) -> int:
                     align="lrr")
     print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
                 part_rows(c, args.top), align="lrr")
+    return 0
+
+
+def cmd_count_module(args: argparse.Namespace) -> int:
+    """``count --module SPEC``: the traced model's counts, closed forms and limits."""
+    from costmodel.cli.module_spec import traced_model
+
+    traced = traced_model(args.module, args.input)
+    symbolic = traced if args.symbolic else traced.replace(image_size=traced.input_shape[1:])
+    batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
+    c = cost(symbolic, batch=batch, convention=get_convention(args.convention))
+    memory = _memory(args, symbolic, batch)
+    limits = [c.rule for c in traced.conditions if c.rule not in traced.notes] + list(traced.notes)
+    if args.symbolic:
+        exprs = {name: sympy.factor_terms(sympy.expand(e)) for name, e in c.metrics().items()}
+        exprs.update({"saved_activation_bytes": c.saved_bytes, **memory})
+        if args.json:
+            print_json({"model": args.module, "input": list(traced.input_shape), "symbolic": True,
+                        **{k: str(v) for k, v in exprs.items()}, "limits": limits,
+                        "unknown_ops": traced.unknown_ops})
+            return 0
+        print(f"{args.module}: traced at {'x'.join(map(str, traced.input_shape))}, symbolic in "
+              f"{', '.join(traced.dynamic) or 'nothing'}; convention {args.convention} (1 MAC = 2 FLOPs)\n")
+        for name, expr in exprs.items():
+            print(f"{name} =\n    {expr}\n")
+    else:
+        memory_values = {name: int(expr) for name, expr in memory.items()}
+        if args.json:
+            print_json({"model": args.module, "input": list(traced.input_shape), "batch": batch,
+                        "convention": args.convention, **c.evaluate().magnitudes(), **memory_values,
+                        "units": {**METRIC_UNITS, **dict.fromkeys(memory_values, "byte")},
+                        "breakdown": {path: int(part.forward_flops) for path, part in c.parts},
+                        "limits": limits, "unknown_ops": traced.unknown_ops})
+            return 0
+        print(f"{args.module}: traced at {'x'.join(map(str, traced.input_shape))}")
+        print(f"batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+        print_table(None, ("quantity", "value", "exact"), metric_rows(c), align="lrr")
+        if memory_values:
+            print_table(f"memory of a training step ({args.optimizer}, {args.dtype})", ("quantity", "value", "exact"),
+                        [(n, show_quantity(v, "byte"), show_exact(v, "byte")) for n, v in memory_values.items()],
+                        align="lrr")
+        print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
+                    part_rows(c, args.top), align="lrr")
+    for line in limits:
+        print(f"note: {line}")
     return 0
 
 

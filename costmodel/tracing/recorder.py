@@ -190,7 +190,8 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
             if now != self._guards:
                 from torch.utils._pytree import tree_leaves
 
-                used = [weights[id(t)] for t in tree_leaves((args, kwargs)) if id(t) in (weights or {})]
+                names = weights or {}
+                used = [names[id(t)] for t in tree_leaves((args, kwargs)) if id(t) in names]
                 where = f"{used[0]} ({name} in {path or 'the top module'})" if used else \
                     f"{path or 'the top module'} ({name})"
                 self.guard_sites.append((now, where, name))

@@ -168,7 +168,8 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
         if not isinstance(model, torch.nn.Module):
             raise InvalidConfigError("module", label, f"is not a torch.nn.Module (got {type(model).__name__})")
         model.train(train)
-        weights: dict[str, Any] = {n: mode.from_tensor(t, static_shapes=True) if not isinstance(t, torch._subclasses.FakeTensor) else t
+        fake = torch._subclasses.FakeTensor
+        weights: dict[str, Any] = {n: t if isinstance(t, fake) else mode.from_tensor(t, static_shapes=True)
                    for n, t in (*model.named_parameters(), *model.named_buffers())}
         for n, p in model.named_parameters():
             weights[n].requires_grad_(p.requires_grad)
@@ -241,7 +242,7 @@ def _limits(guards: list[tuple[int, Any]], sites: list[tuple[int, str, str]], dy
     import torch
 
     def site(index: int) -> str:
-        for count, path, op in sites:
+        for count, path, _op in sites:
             if count > index:
                 return path
         return "the model's Python code"

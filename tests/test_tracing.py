@@ -323,3 +323,49 @@ def test_traced_model_stands_for_a_config():
 
 def test_symbolic_error_is_a_costmodel_error():
     assert issubclass(SymbolicShapeError, Exception)
+
+
+# -- downstream: a traced model against a preset -------------------------------------------
+class TinyHybrid(nn.Module):
+    """A ConvNet stem (8x downsampling) feeding one transformer block over the map's pixels."""
+
+    def __init__(self, dim: int = 64, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.Conv2d(32, dim, 4, stride=4))
+        self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x):
+        x = self.stem(x).flatten(2).transpose(1, 2)
+        b, n, d = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        x = x + self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, d))
+        return self.head(x.mean(1))
+
+
+def test_crossover_of_a_traced_model_with_a_preset():
+    """Attention over the pixels of an 8x-downsampled map grows as R^4, ResNet-50 as R^2: one
+    crossing, found on ResNet-50's valid sizes (multiples of 32) and checked by evaluating both
+    sides directly, the hybrid's side also by FlopCounterMode (on fake tensors) at those sizes."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from costmodel import compare
+    from costmodel.models.presets import get_preset
+
+    traced = from_module(TinyHybrid, (3, 64, 64), name="hybrid")
+    result = compare([traced, "resnet50"], over="image_size", lo=32, hi=4096)
+    (point,) = result.crossovers.points
+    first, before = point.first_valid, point.first_valid - result.step
+    hybrid = {s: int(cost(traced.replace(image_size=s), batch=1).forward_flops) for s in (before, first)}
+    resnet = {s: int(cost(get_preset("resnet50").replace(image_size=s), batch=1).forward_flops)
+              for s in (before, first)}
+    assert hybrid[before] < resnet[before] and hybrid[first] > resnet[first]
+    assert point.cheaper_after == "b"
+    for size in (before, first):
+        with FakeTensorMode():
+            measured = count_flops(TinyHybrid(), torch.empty(1, 3, size, size), backward=False)
+        assert measured.forward == hybrid[size]

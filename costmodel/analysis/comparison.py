@@ -64,6 +64,8 @@ def resolve(model: str | ArchConfig) -> tuple[str, ArchConfig]:
     """``(name, config)`` of a preset name or a config."""
     if isinstance(model, ArchConfig):
         return type(model).__name__, model
+    if callable(getattr(model, "model_cost", None)):  # a traced model (costmodel.tracing) stands for a config
+        return str(getattr(model, "name", type(model).__name__)), model
     return model, get_preset(model)
 
 

@@ -91,7 +91,13 @@ class TracedModel(display.Displayable):
     @property
     def image_size(self) -> Any:
         height, width = self.image_hw
-        return height if height == width else (height, width)
+        if height == width or (height, width) == (H, W):  # unreplaced: a square side, as configs have
+            return height
+        return (height, width)
+
+    def field_names(self) -> tuple[str, ...]:
+        """The fields a comparison may vary: the image size (when height and width are symbolic)."""
+        return ("image_size",) if {"height", "width"} <= set(self.dynamic) else ()
 
     def replace(self, **changes: Any) -> TracedModel:
         """A copy at another image size: ``replace(image_size=384)``, ``(288, 384)`` or a symbol."""

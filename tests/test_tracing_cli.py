@@ -80,3 +80,15 @@ def test_wrong_input_rank_is_an_error(model_file, capsys):
         main(["count", "--module", f"{model_file}:make", "--input", "3x16"])
     err = capsys.readouterr().err
     assert "--input '3x16'" in err and "net.py:make" in err
+
+
+def test_module_in_crossover_fit_and_plan(model_file, capsys):
+    spec = f"{model_file}:make"
+    assert main(["crossover", "resnet18", "--module", spec, "--input", "3x32x32", "--range", "32:512",
+                 "--json"]) == 0
+    assert isinstance(json.loads(capsys.readouterr().out), list)
+    assert main(["fit", "--module", spec, "--input", "3x32x32", "--memory", "1GB", "--json"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["fits"] and fit["value"] > 1 and fit["memory_bytes"] <= 10**9
+    assert main(["plan", "--module", spec, "--input", "3x32x32", "--batch", "64", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == spec

@@ -170,7 +170,8 @@ class TracedModel(display.Displayable):
                 display.row("saved activations", cost.saved_bytes, "byte"))
         limits = [f"valid for {c.relation}: {c.rule}" if not c.rule.startswith("valid") else c.rule
                   for c in self.conditions] + list(self.notes)
-        title = f"{self.name}, traced at {'x'.join(map(str, self.input_shape))} (symbolic in {symbols})"
+        at = f", at {'x'.join(map(str, self.image_hw))}" if self.sizes else ""
+        title = f"{self.name}, traced at {'x'.join(map(str, self.input_shape))}{at} (symbolic in {symbols})"
         return (display.Table(title, rows, notes=tuple(limits)),)
 
 

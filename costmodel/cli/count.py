@@ -78,7 +78,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     """Count one model: a table, ``--json`` or ``--symbolic`` closed forms."""
     if args.module:
         return cmd_count_module(args)
-    if not args.model:
+    if args.model is None:
         raise InvalidConfigError("model", None, "name a preset or a family, or give --module PKG.MOD:FACTORY")
     config = resolve_model(args.model, args.set or [])
     batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)

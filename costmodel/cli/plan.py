@@ -65,7 +65,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.module:  # a traced PyTorch model, at the image size it was traced at
         traced = traced_model(args.module, args.input)
         model = traced.replace(image_size=traced.input_shape[1:])
-    elif not args.model:
+    elif args.model is None:
         fail("plan: name a preset, or give --module PKG.MOD:FACTORY")
     result = plan(model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
                   dataset_size=images, dtype=args.dtype, optimizer=args.optimizer,

@@ -20,6 +20,7 @@ from costmodel.cli.common import (
     add_command,
     breakdown_rows,
     config_line,
+    fail,
     images,
     positive_int,
     print_json,
@@ -79,7 +80,7 @@ def cmd_count(args: argparse.Namespace) -> int:
     if args.module:
         return cmd_count_module(args)
     if args.model is None:
-        raise InvalidConfigError("model", None, "name a preset or a family, or give --module PKG.MOD:FACTORY")
+        fail("count: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
     config = resolve_model(args.model, args.set or [])
     batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
     c = cost(config, batch=batch, convention=get_convention(args.convention), divisible=args.divisible)

@@ -19,6 +19,7 @@ from costmodel.cli.common import (
     add_command,
     checked,
     config_line,
+    fail,
     positive_int,
     print_json,
     print_table,
@@ -60,8 +61,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         args.model = args.module
         traced = traced_model(args.module, args.input)
         config = traced.replace(image_size=traced.input_shape[1:]) if args.over == "batch" else traced
+    elif args.model is None:
+        fail("fit: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
     else:
-        config = resolve_model(args.model or "", args.set or [])
+        config = resolve_model(args.model, args.set or [])
     budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
     get_optimizer(args.optimizer), get_precision(args.dtype)  # name errors first
     options = dict(optimizer=args.optimizer, dtype=args.dtype, checkpoint=args.checkpoint)

@@ -66,7 +66,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         traced = traced_model(args.module, args.input)
         model = traced.replace(image_size=traced.input_shape[1:])
     elif args.model is None:
-        fail("plan: name a preset, or give --module PKG.MOD:FACTORY")
+        fail("plan: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
     result = plan(model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
                   dataset_size=images, dtype=args.dtype, optimizer=args.optimizer,
                   strategy=args.strategy, price=_price(args.price), profile_path=args.profile)

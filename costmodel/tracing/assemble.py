@@ -25,7 +25,7 @@ from typing import Any
 
 import sympy
 
-from costmodel.cost.trace import EMPTY, Trace
+from costmodel.cost.trace import EMPTY, Trace, max_of
 from costmodel.cost.traffic import Traffic
 from costmodel.cost.value import Cost
 from costmodel.tracing.recorder import OpRecord
@@ -125,10 +125,8 @@ def _leaf_cost(g: _Group, info: ModuleInfo | None, convert: Callable[[Any], symp
 
 
 def _max(values: list[sympy.Expr]) -> sympy.Expr:
-    distinct = sorted(set(values), key=sympy.default_sort_key)
-    if not distinct:
-        return sympy.S.Zero
-    return distinct[0] if len(distinct) == 1 else sympy.Max(*distinct)
+    """The largest of some sizes (unevaluated ``Max`` of the candidates no other one bounds)."""
+    return max_of(values)
 
 
 def _tree(groups: dict[tuple[str, str], _Group], modules: Mapping[str, ModuleInfo],

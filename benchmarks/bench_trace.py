@@ -4,7 +4,7 @@
 
 For ResNet-50 (batch, height and width symbolic) and ViT-B/16 (its learned position
 embedding fixes the image size: batch symbolic), builds the validation module inside
-PyTorch's fake mode and traces it with :func:`costmodel.tracing.from_module` (nothing is
+PyTorch's fake mode and traces it with :func:`costmodel.tracing.trace_module` (nothing is
 allocated), printing the wall time. Then evaluates the forward FLOPs, backward FLOPs and
 saved bytes of the traced Cost at ``--sizes`` random (batch, image side) points, compiled
 with ``sympy.lambdify`` to NumPy, and the same for the family's closed form
@@ -24,12 +24,12 @@ from costmodel.core.symbols import B, H, R, W
 from costmodel.memory.footprint import memory_cost
 from costmodel.models import cost
 from costmodel.models.presets import get_preset
-from costmodel.tracing import from_module
+from costmodel.tracing import trace_module
 
 
 def _functions(c: object, saved: sympy.Expr, square: dict) -> list:
     exprs = [sympy.sympify(e).subs(square) for e in (c.forward_flops, c.backward_flops, saved)]
-    return [sympy.lambdify([B, R], e, modules="numpy") for e in exprs], exprs
+    return [sympy.lambdify([B, R], e, modules="numpy", cse=True) for e in exprs], exprs
 
 
 def _rate(functions: list, batch: np.ndarray, side: np.ndarray, repeat: int) -> float:
@@ -53,7 +53,7 @@ def main() -> None:
     for name in ("resnet50", "vit_b_16"):
         config = get_preset(name)
         start = time.perf_counter()
-        traced = from_module(lambda config=config: build(config), (3, 224, 224), name=name)
+        traced = trace_module(lambda config=config: build(config), (3, 224, 224), name=name)
         trace_s = time.perf_counter() - start
         fixed = any(c.field == "image_size" for c in traced.conditions)  # ViT: the position embedding
         square = {H: 224, W: 224} if fixed else {H: R, W: R}

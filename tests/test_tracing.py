@@ -1,4 +1,4 @@
-"""``from_module``: any PyTorch module's costs traced with symbolic batch, height and width.
+"""``trace_module``: any PyTorch module's costs traced with symbolic batch, height and width.
 
 Two independent derivations must agree:
 
@@ -31,7 +31,7 @@ from costmodel.core.symbols import B, H, W
 from costmodel.core.validity import violated
 from costmodel.memory.footprint import memory_cost
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, cost
-from costmodel.tracing import SymbolicShapeError, from_module
+from costmodel.tracing import SymbolicShapeError, trace_module
 
 G_h, G_w = sympy.symbols("G_h G_w", positive=True, integer=True)  # ViT patch grid
 
@@ -48,7 +48,7 @@ FAMILIES = {
 @functools.cache
 def _traced(family):
     config = FAMILIES[family]
-    return from_module(lambda: build(config), (config.in_channels, *config.image_hw))
+    return trace_module(lambda: build(config), (config.in_channels, *config.image_hw))
 
 
 def _holds(conditions, point):
@@ -84,7 +84,7 @@ def test_family_module_traces_to_the_closed_form(family):
 def test_vit_position_embedding_fixes_the_image_size():
     """A learned position embedding of fixed length: the image size is reported fixed, by it."""
     config = ViTConfig(image_size=32, patch_size=8, width=32, depth=1, heads=2, num_classes=10)
-    traced = from_module(lambda: build(config), (3, 32, 32))
+    traced = trace_module(lambda: build(config), (3, 32, 32))
     assert any("pos_embedding" in note and "image size fixed" in note for note in traced.notes), traced.notes
     assert "image size fixed by pos_embedding" in str(traced)
     c = traced.model_cost()
@@ -218,7 +218,7 @@ def test_custom_module_matches_real_runs(name):
     """
     torch.manual_seed(0)
     model = CUSTOM[name]().train()
-    traced = from_module(model, (3, 26, 22))
+    traced = trace_module(model, (3, 26, 22))
     c = traced.model_cost()
     assert c.free_symbols == {B, H, W}, traced.notes
     assert not traced.unknown_ops
@@ -238,7 +238,7 @@ def test_custom_module_matches_real_runs(name):
 
 
 def test_breakdown_is_named_by_module_path():
-    c = from_module(DepthwiseSeparable(), (3, 16, 16)).model_cost()
+    c = trace_module(DepthwiseSeparable(), (3, 16, 16)).model_cost()
     assert c.part("se/fc1").traffic.kind == "conv"
     assert c.part("depthwise").traffic.kind == "conv_depthwise"
     assert c.part("head").traffic.kind == "matmul"
@@ -251,7 +251,7 @@ def test_breakdown_is_named_by_module_path():
 # -- honest limits -------------------------------------------------------------------------
 def test_guard_in_a_size_becomes_a_condition():
     """A stride-2 stem then batch norm: a 1-pixel map is excluded by PyTorch's guard."""
-    traced = from_module(DepthwiseSeparable(), (3, 16, 16))
+    traced = trace_module(DepthwiseSeparable(), (3, 16, 16))
     c = traced.model_cost()
     assert c.conditions
     assert violated(c.conditions, {B: 2, H: 2, W: 16})   # the map after the stride-2 conv is 1 pixel high
@@ -273,7 +273,7 @@ class DotHead(nn.Module):
 
 
 def test_unknown_ops_are_listed_not_dropped():
-    traced = from_module(DotHead(), (3, 16, 16))
+    traced = trace_module(DotHead(), (3, 16, 16))
     assert traced.unknown_ops == {"aten.dot": 1}
     assert any("aten.dot x1" in note for note in traced.notes)
     assert "aten.dot" in str(traced)
@@ -296,7 +296,7 @@ class CachedTable(nn.Module):
 
 
 def test_failed_symbolic_trace_falls_back_to_the_concrete_size():
-    traced = from_module(CachedTable(), (3, 12, 10), batch=2)
+    traced = trace_module(CachedTable(), (3, 12, 10), batch=2)
     assert traced.dynamic == ()
     assert any("symbolic tracing failed" in note and "concrete size" in note for note in traced.notes)
     c = traced.model_cost(batch=2)
@@ -308,14 +308,14 @@ def test_failed_symbolic_trace_falls_back_to_the_concrete_size():
 
 def test_not_a_module_is_an_error():
     with pytest.raises(Exception, match="not a torch.nn.Module"):
-        from_module(lambda: 3, (3, 8, 8))
+        trace_module(lambda: 3, (3, 8, 8))
     with pytest.raises(Exception, match="input_shape"):
-        from_module(nn.Conv2d(3, 3, 1), (3, 8))
+        trace_module(nn.Conv2d(3, 3, 1), (3, 8))
 
 
 def test_traced_model_stands_for_a_config():
     """``costmodel.models.cost`` and ``replace(image_size=)`` work on a traced model as on a config."""
-    traced = from_module(InvertedResidual(), (3, 32, 32))
+    traced = trace_module(InvertedResidual(), (3, 32, 32))
     at = traced.replace(image_size=64)
     assert cost(at, batch=4).forward_flops == traced.model_cost().forward_flops.subs({B: 4, H: 64, W: 64})
     assert sympy.sympify(at.image_size) == 64
@@ -356,7 +356,7 @@ def test_crossover_of_a_traced_model_with_a_preset():
     from costmodel import compare
     from costmodel.models.presets import get_preset
 
-    traced = from_module(TinyHybrid, (3, 64, 64), name="hybrid")
+    traced = trace_module(TinyHybrid, (3, 64, 64), name="hybrid")
     result = compare([traced, "resnet50"], over="image_size", lo=32, hi=4096)
     (point,) = result.crossovers.points
     first, before = point.first_valid, point.first_valid - result.step
@@ -369,3 +369,13 @@ def test_crossover_of_a_traced_model_with_a_preset():
         with FakeTensorMode():
             measured = count_flops(TinyHybrid(), torch.empty(1, 3, size, size), backward=False)
         assert measured.forward == hybrid[size]
+
+
+def test_from_module_returns_the_cost():
+    """``costmodel.from_module`` gives the Cost itself, conditions attached."""
+    import costmodel
+    from costmodel.cost.value import Cost
+
+    c = costmodel.from_module(DepthwiseSeparable(), (3, 16, 16))
+    assert isinstance(c, Cost) and c.free_symbols == {B, H, W} and c.conditions
+    assert c.forward_flops == costmodel.trace_module(DepthwiseSeparable(), (3, 16, 16)).model_cost().forward_flops

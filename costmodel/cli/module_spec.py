@@ -1,7 +1,7 @@
 """``--module PKG.MOD:FACTORY [--input 3x224x224]``: any PyTorch model, traced, where a preset goes.
 
 The factory is called inside PyTorch's fake mode (nothing allocated) and traced with a
-symbolic batch, height and width (:func:`costmodel.tracing.from_module`); the
+symbolic batch, height and width (:func:`costmodel.tracing.trace_module`); the
 :class:`~costmodel.tracing.model.TracedModel` then stands where a config stands.
 """
 
@@ -22,10 +22,10 @@ def add_module_arguments(parser: Any) -> None:
 def traced_model(spec: str, input_text: str) -> Any:
     """The :class:`~costmodel.tracing.model.TracedModel` of ``spec`` traced at ``input_text``."""
     from costmodel.tracing.spec import load_module, parse_input
-    from costmodel.tracing.trace import from_module
+    from costmodel.tracing.trace import trace_module
 
     shape = parse_input(input_text, spec)
-    return from_module(load_module(spec), shape, name=spec)
+    return trace_module(load_module(spec), shape, name=spec)
 
 
 def model_or_module(args: argparse.Namespace, name: str | None) -> Any:

@@ -1,4 +1,4 @@
-"""A traced model: the config-like result of :func:`~costmodel.tracing.trace.from_module`.
+"""A traced model: the config-like result of :func:`~costmodel.tracing.trace.trace_module`.
 
 A :class:`TracedModel` stands where a config stands: ``costmodel.models.cost(traced, batch=8)``
 returns its :class:`~costmodel.cost.value.Cost` (``cost`` dispatches on the
@@ -29,7 +29,7 @@ from costmodel.cost.value import Cost
 
 @dataclass(frozen=True, eq=False)
 class TracedModel(display.Displayable):
-    """A module's costs, traced (see :func:`~costmodel.tracing.trace.from_module`).
+    """A module's costs, traced (see :func:`~costmodel.tracing.trace.trace_module`).
 
     Attributes
     ----------
@@ -150,11 +150,11 @@ class TracedModel(display.Displayable):
 
     def _with_dtype(self, dtype: str) -> TracedModel:
         if dtype not in self._retraced:
-            from costmodel.tracing.trace import from_module
+            from costmodel.tracing.trace import trace_module
 
             if self.source is None:
                 raise InvalidConfigError("precision", dtype, "this traced model keeps no module to trace again")
-            self._retraced[dtype] = from_module(self.source, self.input_shape, self.dynamic or (),
+            self._retraced[dtype] = trace_module(self.source, self.input_shape, self.dynamic or (),
                                                 batch=self.batch_hint, dtype=dtype, name=self.name)
         return self._retraced[dtype]
 

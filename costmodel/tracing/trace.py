@@ -1,4 +1,4 @@
-"""Trace a PyTorch module with symbolic batch, height and width: :func:`from_module`.
+"""Trace a PyTorch module with symbolic batch, height and width: :func:`trace_module`, :func:`from_module`.
 
 The module runs once, forward and backward (``output.sum()``), on a fake image batch
 (``FakeTensorMode`` with a ``ShapeEnv``; the module's weights are swapped for fake copies
@@ -37,6 +37,7 @@ import sympy
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.validity import Condition
+from costmodel.cost.value import Cost
 from costmodel.tracing.assemble import ModuleInfo, assemble
 from costmodel.tracing.model import TracedModel
 from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_symbols, to_sympy
@@ -57,7 +58,7 @@ def _check_shape(input_shape: Any) -> tuple[int, int, int]:
     return shape[0], shape[1], shape[2]
 
 
-def from_module(module: Any, input_shape: Sequence[int] = (3, 224, 224),
+def trace_module(module: Any, input_shape: Sequence[int] = (3, 224, 224),
                 dynamic: Sequence[str] = ("batch", "height", "width"), *, batch: int = BATCH_HINT,
                 dtype: str = "float32", name: str | None = None, train: bool = True) -> TracedModel:
     """Trace ``module`` (an ``nn.Module``, or a function of no arguments returning one) on a
@@ -112,6 +113,18 @@ def from_module(module: Any, input_shape: Sequence[int] = (3, 224, 224),
         note = (f"symbolic tracing failed ({type(exc).__name__}: {_first_line(exc)}); exact count at the "
                 f"concrete size batch {batch}, {channels}x{height}x{width} only")
         return traced.with_notes(note)
+
+
+def from_module(module: Any, input_shape: Sequence[int] = (3, 224, 224),
+                dynamic: Sequence[str] = ("batch", "height", "width"), **options: Any) -> Cost:
+    """The :class:`~costmodel.cost.value.Cost` of ``module`` in ``B``, ``H``, ``W``, as the families give it.
+
+    ``trace_module(module, input_shape, dynamic, **options).model_cost()``: its conditions
+    (PyTorch's guards, fixed sizes) travel with it; :func:`trace_module` also keeps the notes
+    (kernel-choice guards, unknown ops, a fallback to the concrete size) and stands where a
+    config stands (comparisons, memory budgets, plans).
+    """
+    return trace_module(module, input_shape, dynamic, **options).model_cost()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -298,4 +311,4 @@ def _free(expr: Any, convert: Callable[[Any], sympy.Expr]) -> set[sympy.Symbol]:
         return set()
 
 
-__all__ = ["from_module", "BATCH_HINT"]
+__all__ = ["trace_module", "from_module", "BATCH_HINT"]

@@ -7,8 +7,10 @@ embedding fixes the image size: batch symbolic), builds the validation module in
 PyTorch's fake mode and traces it with :func:`costmodel.tracing.trace_module` (nothing is
 allocated), printing the wall time. Then evaluates the forward FLOPs, backward FLOPs and
 saved bytes of the traced Cost at ``--sizes`` random (batch, image side) points, compiled
-with ``sympy.lambdify`` to NumPy, and the same for the family's closed form
-``costmodel.models.cost``, and prints both rates (sizes/s) and their ratio. The two must
+with ``sympy.lambdify`` to NumPy (common subexpressions shared), and the same for the family's
+closed form ``costmodel.models.cost``, and prints both rates (sizes/s) and their ratio; also the
+traced forms with their nested floors flattened first (``canonical_floors``: PyTorch writes each
+stride-2 stage as a floor of the previous floor). The two must
 agree at every point (checked on the first 1000 points, exactly, with Python integers).
 """
 
@@ -27,8 +29,12 @@ from costmodel.models.presets import get_preset
 from costmodel.tracing import trace_module
 
 
-def _functions(c: object, saved: sympy.Expr, square: dict) -> list:
+def _functions(c: object, saved: sympy.Expr, square: dict, canonical: bool = False) -> list:
     exprs = [sympy.sympify(e).subs(square) for e in (c.forward_flops, c.backward_flops, saved)]
+    if canonical:  # nested floors flattened (floor(floor(x/2)/2) = floor(x/4)), then expanded
+        from costmodel.validation.symbolic import canonical_floors
+
+        exprs = [sympy.expand(canonical_floors(e)) for e in exprs]
     return [sympy.lambdify([B, R], e, modules="numpy", cse=True) for e in exprs], exprs
 
 
@@ -68,11 +74,14 @@ def main() -> None:
         for b, s in zip(batch[:1000], side[:1000], strict=True):
             point = {B: int(b), R: int(s)}
             assert [e.subs(point) for e in traced_exprs] == [e.subs(point) for e in family_exprs], (name, point)
+        canonical_fns, _ = _functions(traced_cost, traced_cost.saved_bytes, square, canonical=True)
         traced_rate = _rate(traced_fns, batch, side, args.repeat)
+        canonical_rate = _rate(canonical_fns, batch, side, args.repeat)
         family_rate = _rate(family_fns, batch, side, args.repeat)
         print(f"{name}: traced in {trace_s:.1f} s (symbolic in {'batch' if fixed else 'batch, height, width'}); "
-              f"{args.sizes:,} sizes x 3 metrics: traced {traced_rate:,.0f} sizes/s, family {family_rate:,.0f} "
-              f"sizes/s, ratio {traced_rate / family_rate:.2f}")
+              f"{args.sizes:,} sizes x 3 metrics: family {family_rate:,.0f} sizes/s; traced {traced_rate:,.0f} "
+              f"sizes/s (ratio {traced_rate / family_rate:.2f}), with canonical floors {canonical_rate:,.0f} "
+              f"sizes/s (ratio {canonical_rate / family_rate:.2f})")
 
 
 if __name__ == "__main__":

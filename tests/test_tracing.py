@@ -319,6 +319,12 @@ def test_traced_model_stands_for_a_config():
     at = traced.replace(image_size=64)
     assert cost(at, batch=4).forward_flops == traced.model_cost().forward_flops.subs({B: 4, H: 64, W: 64})
     assert sympy.sympify(at.image_size) == 64
+    import numpy as np
+
+    from costmodel import sweep
+    swept = sweep(traced, batch=np.array([1, 3]), image_size=np.array([40, 64]), metrics=["forward_flops"])
+    assert list(swept["forward_flops"]) == [int(cost(traced.replace(image_size=s), batch=b).forward_flops)
+                                            for b, s in ((1, 40), (3, 64))]
 
 
 def test_symbolic_error_is_a_costmodel_error():

@@ -49,7 +49,7 @@ from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, Stateles
 
 from costmodel.core.errors import CostModelError, InvalidConfigError
 from costmodel.models.base import ArchConfig
-from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_symbols, to_sympy
+from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_floors, canonical_symbols, to_sympy
 
 #: batch size PyTorch traces with (sizes 0 and 1 would be specialised)
 DEFAULT_BATCH_HINT = 5
@@ -190,54 +190,6 @@ class Proof:
     points: int = 0
     complete: bool = True
     ranges: tuple[tuple[str, int, int], ...] = ()
-
-
-def canonical_floors(expr: sympy.Expr) -> sympy.Expr:
-    """``expr`` with every rounding written as one canonical ``floor``.
-
-    ``ceiling(p/q) = floor((p + q - 1)/q)`` for integer ``p`` (else ``-floor(-x)``);
-    ``Mod(a, b) = a - b floor(a/b)``; nested floors are
-    flattened with ``floor((floor(u) + m)/n) = floor((u + m)/n)`` (integer ``m``, positive
-    integer ``n``; Graham, Knuth, Patashnik, *Concrete Mathematics*, eq. 3.11); the
-    constant of every floor's argument is brought into ``[0, 1)`` with
-    ``floor(x + k) = floor(x) + k``. Equal floors then compare equal structurally.
-    """
-    expr = sympy.sympify(expr)
-    if expr.is_Atom:
-        return expr
-    args = [canonical_floors(a) for a in expr.args]
-    if isinstance(expr, sympy.floor):
-        return _canonical_floor(args[0])
-    if isinstance(expr, sympy.ceiling):
-        num, den = sympy.fraction(sympy.together(args[0]))
-        if den.is_Integer and den > 0 and num.is_integer:
-            return _canonical_floor((num + den - 1) / den)
-        return -_canonical_floor(-args[0])
-    if isinstance(expr, sympy.Mod):
-        return args[0] - args[1] * _canonical_floor(args[0] / args[1])
-    return expr.func(*args)
-
-
-def _canonical_floor(arg: sympy.Expr) -> sympy.Expr:
-    num, den = sympy.fraction(sympy.together(arg))
-    if not (den.is_Integer and den > 0):
-        return sympy.floor(arg)
-    num = sympy.expand(num)
-    flattened = True
-    while flattened:
-        flattened = False
-        for term in sympy.Add.make_args(num):
-            rest = num - term
-            if isinstance(term, sympy.floor) and rest.is_integer:
-                inner_num, inner_den = sympy.fraction(sympy.together(term.args[0]))
-                if inner_den.is_Integer and inner_den > 0:
-                    num, den = sympy.expand(rest * inner_den + inner_num), den * inner_den
-                    flattened = True
-                    break
-    arg = sympy.expand(num / den)
-    constant = arg.as_coeff_Add()[0]
-    shift = sympy.floor(constant)
-    return sympy.floor(sympy.expand(arg - shift)) + shift
 
 
 def _symbolic_zero(diff: sympy.Expr) -> bool:

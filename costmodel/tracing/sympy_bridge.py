@@ -84,6 +84,54 @@ def _translate(expr: Any, symbols: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.E
     raise SymbolicShapeError(f"no SymPy translation for PyTorch's {type(expr).__name__} in {expr}")
 
 
+def canonical_floors(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with every rounding written as one canonical ``floor``.
+
+    ``ceiling(p/q) = floor((p + q - 1)/q)`` for integer ``p`` (else ``-floor(-x)``);
+    ``Mod(a, b) = a - b floor(a/b)``; nested floors are
+    flattened with ``floor((floor(u) + m)/n) = floor((u + m)/n)`` (integer ``m``, positive
+    integer ``n``; Graham, Knuth, Patashnik, *Concrete Mathematics*, eq. 3.11); the
+    constant of every floor's argument is brought into ``[0, 1)`` with
+    ``floor(x + k) = floor(x) + k``. Equal floors then compare equal structurally.
+    """
+    expr = sympy.sympify(expr)
+    if expr.is_Atom:
+        return expr
+    args = [canonical_floors(a) for a in expr.args]
+    if isinstance(expr, sympy.floor):
+        return _canonical_floor(args[0])
+    if isinstance(expr, sympy.ceiling):
+        num, den = sympy.fraction(sympy.together(args[0]))
+        if den.is_Integer and den > 0 and num.is_integer:
+            return _canonical_floor((num + den - 1) / den)
+        return -_canonical_floor(-args[0])
+    if isinstance(expr, sympy.Mod):
+        return args[0] - args[1] * _canonical_floor(args[0] / args[1])
+    return expr.func(*args)
+
+
+def _canonical_floor(arg: sympy.Expr) -> sympy.Expr:
+    num, den = sympy.fraction(sympy.together(arg))
+    if not (den.is_Integer and den > 0):
+        return sympy.floor(arg)
+    num = sympy.expand(num)
+    flattened = True
+    while flattened:
+        flattened = False
+        for term in sympy.Add.make_args(num):
+            rest = num - term
+            if isinstance(term, sympy.floor) and rest.is_integer:
+                inner_num, inner_den = sympy.fraction(sympy.together(term.args[0]))
+                if inner_den.is_Integer and inner_den > 0:
+                    num, den = sympy.expand(rest * inner_den + inner_num), den * inner_den
+                    flattened = True
+                    break
+    arg = sympy.expand(num / den)
+    constant = arg.as_coeff_Add()[0]
+    shift = sympy.floor(constant)
+    return sympy.floor(sympy.expand(arg - shift)) + shift
+
+
 def canonical_symbols(env: Any, x: Any, dims: Mapping[str, tuple[int, sympy.Symbol]] | None = None
                       ) -> dict[sympy.Symbol, sympy.Symbol]:
     """PyTorch's symbol of each input dimension of ``x`` -> ``B``/``H``/``W`` (by the dimension's source)."""
@@ -103,4 +151,4 @@ def canonical_symbols(env: Any, x: Any, dims: Mapping[str, tuple[int, sympy.Symb
     return renames
 
 
-__all__ = ["DIMS", "SymbolicShapeError", "to_sympy", "canonical_symbols"]
+__all__ = ["DIMS", "SymbolicShapeError", "to_sympy", "canonical_symbols", "canonical_floors"]

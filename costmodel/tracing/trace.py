@@ -29,6 +29,7 @@ Honest limits, all reported by the :class:`~costmodel.tracing.model.TracedModel`
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ from costmodel.core.validity import Condition
 from costmodel.cost.value import Cost
 from costmodel.tracing.assemble import ModuleInfo, assemble
 from costmodel.tracing.model import TracedModel
-from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_symbols, to_sympy
+from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_floors, canonical_symbols, to_sympy
 
 #: batch size traced with when the batch is symbolic (sizes 0 and 1 would be specialised)
 BATCH_HINT = 8
@@ -170,8 +171,15 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
     renames = canonical_symbols(env, x)
     hints = {DIMS[d][1]: shape[DIMS[d][0]] for d in dynamic}
 
+    @functools.cache
+    def flat(expr: sympy.Expr) -> sympy.Expr:
+        if not isinstance(expr, sympy.Expr) or not expr.has(sympy.floor, sympy.ceiling, sympy.Mod):
+            return expr  # relations (guards) keep PyTorch's form
+        return sympy.expand(canonical_floors(expr))
+
     def convert(value: Any) -> sympy.Expr:
-        return to_sympy(value, renames)
+        """PyTorch's size -> SymPy in B, H, W; nested floors flattened (one floor per stride product)."""
+        return flat(to_sympy(value, renames))
 
     def size(value: Any) -> float:
         return float(convert(value).subs(hints)) if not isinstance(value, int) else float(value)

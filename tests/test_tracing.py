@@ -226,6 +226,8 @@ def test_custom_module_matches_real_runs(name):
     valid = _validity(c.conditions)
     points = list(itertools.islice((p for p in candidates if valid(p)), 20))
     assert len(points) == 20
+    # PyTorch's CPU trace also notes a kernel choice for B < 16 (not a condition): check a batch past it
+    points.append(next(p for p in ({B: 17, H: h, W: h + 1} for h in range(13, 40)) if valid(p)))
     for point in points:
         batch, height, width = point[B], point[H], point[W]
         images = torch.randn(batch, 3, height, width)
@@ -385,3 +387,21 @@ def test_from_module_returns_the_cost():
     c = costmodel.from_module(DepthwiseSeparable(), (3, 16, 16))
     assert isinstance(c, Cost) and c.free_symbols == {B, H, W} and c.conditions
     assert c.forward_flops == costmodel.trace_module(DepthwiseSeparable(), (3, 16, 16)).model_cost().forward_flops
+
+
+def test_full_convention_by_hand():
+    """``full`` adds the elementwise ops at their per-element rates (ReLU 1 FLOP forward, 1 backward)
+    and counts a grouped convolution's weight gradient at its true size.
+
+    Conv(3->4, 3x3) on a 1x3x8x8 image: 4x6x6 = 144 outputs of 27 MACs: 2*27*144 = 7776 FLOPs;
+    ReLU on 144 elements: +144 forward. Then a depthwise 3x3 conv (4 groups, padding 1) on the
+    4x6x6 map: 2*9*144 = 2592 FLOPs forward; backward: input gradient 2592 and weight gradient 2592
+    (FlopCounterMode counts that one as dense: 4 x 2592). Backward of the first conv: its weight
+    gradient only (the image needs none): 7776; of the ReLU: 144.
+    """
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1, groups=4,
+                                                                                   bias=False))
+    traced = trace_module(model, (3, 8, 8), dynamic=(), batch=1)
+    counter, full = traced.model_cost(batch=1), traced.model_cost(batch=1, convention="full")
+    assert (counter.forward_flops, counter.backward_flops) == (7776 + 2592, 7776 + 2592 + 4 * 2592)
+    assert (full.forward_flops, full.backward_flops) == (7776 + 144 + 2592, 7776 + 144 + 2592 + 2592)

@@ -240,7 +240,9 @@ def test_custom_module_matches_real_runs(name):
 
 
 def test_breakdown_is_named_by_module_path():
-    c = trace_module(DepthwiseSeparable(), (3, 16, 16)).model_cost()
+    model = DepthwiseSeparable().eval()
+    c = trace_module(model, (3, 16, 16)).model_cost()  # traced as a training step runs: batch norm in train mode
+    assert not any(m.training for m in model.modules())  # the caller's module is left in eval mode
     assert c.part("se/fc1").traffic.kind == "conv"
     assert c.part("depthwise").traffic.kind == "conv_depthwise"
     assert c.part("head").traffic.kind == "matmul"

@@ -188,6 +188,7 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
         model = module() if not isinstance(module, torch.nn.Module) and callable(module) else module
         if not isinstance(model, torch.nn.Module):
             raise InvalidConfigError("module", label, f"is not a torch.nn.Module (got {type(model).__name__})")
+        modes = {m: m.training for m in model.modules()}  # the caller's module is left as it was
         model.train(train)
         fake = torch._subclasses.FakeTensor
         weights: dict[str, Any] = {n: t if isinstance(t, fake) else mode.from_tensor(t, static_shapes=True)
@@ -220,6 +221,8 @@ def _trace(module: Any, shape: tuple[int, int, int, int], dynamic: tuple[str, ..
                 loss.backward()
         finally:
             paths.detach()
+            for sub, training in modes.items():
+                sub.training = training
     unknown = Counter(r.name for r in recorder.records if not r.counted)
     guards = [(i, g.expr) for i, g in enumerate(env.guards)]
     conditions, notes, fixed = _limits(guards, recorder.guard_sites, dynamic, x, renames, convert, shape)

@@ -13,6 +13,7 @@ works as well as the full module path):
 ``costmodel.cost``          ``Cost`` and its memory ``Trace``, ``Traffic`` and ``Precision``
 ``costmodel.ops``           one pure function per operator: FLOPs, bytes moved, saved tensors
 ``costmodel.models``        configs and ``cost(config)`` per family; presets
+``costmodel.tracing``       any PyTorch module traced with symbolic shapes (``trace_module``)
 ``costmodel.memory``        training / inference memory; largest batch or resolution
 ``costmodel.hardware``      devices, profiles, roofline time, calibration, plans, multi-GPU
 ``costmodel.analysis``      comparisons, crossovers, asymptotics, sweeps, metrics
@@ -56,6 +57,8 @@ _EXPORTS: dict[str, str] = {
     "ConvNeXtConfig": "costmodel.models",
     "ConvNetConfig": "costmodel.models",
     "get_preset": "costmodel.models.presets",
+    "from_module": "costmodel.tracing.trace",
+    "trace_module": "costmodel.tracing.trace",
     "list_presets": "costmodel.models.presets",
     "compare": "costmodel.analysis.comparison",
     "crossovers": "costmodel.analysis.crossover",

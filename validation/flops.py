@@ -22,28 +22,12 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
-aten = torch.ops.aten
+from costmodel.tracing.formulas import extra_formulas, is_flop_bearing
 
-_FLOP_BEARING = ("conv", "mm", "matmul", "attention", "einsum", "linear", "dot", "mv", "tensordot")
-
-
-def _cpu_sdpa_flop(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, out_shape: Any = None,
-                   **kwargs: Any) -> int:
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _cpu_sdpa_backward_flop(grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any,
-                            *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
-    return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-#: formulas FlopCounterMode lacks, keyed by op
-EXTRA_FORMULAS: dict[Any, Callable[..., int]] = {
-    aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flop,
-    aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flop,
-}
+#: formulas FlopCounterMode lacks, keyed by op (:func:`costmodel.tracing.formulas.extra_formulas`)
+EXTRA_FORMULAS: dict[Any, Callable[..., Any]] = extra_formulas()
 
 
 class UncountedOpError(RuntimeError):
@@ -69,7 +53,7 @@ def _counter() -> FlopCounterMode:
 def _check_counted(counter: FlopCounterMode, recorder: OpRecorder) -> None:
     registry = set(counter.flop_registry)
     missing = sorted(str(op) for op in recorder.seen
-                     if op not in registry and any(word in str(op) for word in _FLOP_BEARING))
+                     if op not in registry and is_flop_bearing(str(op)))
     if missing:
         raise UncountedOpError(f"FLOP-bearing ops ran without a FLOP formula: {', '.join(missing)}")
 

@@ -38,7 +38,6 @@ weights. ``checkpoint=True`` wraps every block (:func:`block_paths`) in
 from __future__ import annotations
 
 import contextlib
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +50,7 @@ from torch.utils.checkpoint import checkpoint
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.models.base import ArchConfig
+from costmodel.tracing.saved import SavedTensorLog, storage_keys
 
 #: torch dtype of each ``dtype`` name; ``float32`` runs without autocast.
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -180,62 +180,19 @@ class SavedMeasurement:
     tensors: int = 0
 
 
-class _Packed:
-    """What the pack hook hands to autograd: the tensor, weakly referenceable."""
-
-    __slots__ = ("tensor", "__weakref__")
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        self.tensor = tensor
-
-
-class SavedTensorLog:
-    """``saved_tensors_hooks`` that log every saved tensor, to count the storages still held.
-
-    A node whose output is dropped in the forward pass (``x.amax().detach()`` records an
-    ``AmaxBackward0`` that nothing reaches) frees what it saved at once: only the tensors
-    whose packed form autograd still holds when :meth:`result` is called are counted.
-    The hook keeps a detached alias (same storage, no ``grad_fn``): holding the tensor
-    itself would tie a node that saves its own output into a reference cycle with it,
-    keeping alive what a run without hooks frees.
-    """
-
-    def __init__(self, exclude: set[int]) -> None:
-        self.exclude = exclude
-        self.packed: list[weakref.ref[_Packed]] = []
-        self.tensors = 0
-
-    def pack(self, tensor: torch.Tensor) -> _Packed:
-        self.tensors += 1
-        packed = _Packed(tensor.detach())  # no grad_fn: no cycle through a node saving its own output
-        self.packed.append(weakref.ref(packed))
-        return packed
-
-    @staticmethod
-    def unpack(packed: _Packed) -> torch.Tensor:
-        return packed.tensor
-
-    def result(self) -> SavedMeasurement:
-        storages: dict[int, tuple[int, int, str]] = {}
-        for ref in self.packed:
-            packed = ref()
-            if packed is None:
-                continue
-            storage = packed.tensor.untyped_storage()
-            key = storage._cdata
-            if key not in self.exclude and key not in storages:
-                dtype = str(packed.tensor.dtype).removeprefix("torch.")
-                storages[key] = (storage.nbytes(), packed.tensor.element_size(), dtype)
-        by_dtype: dict[str, int] = {}
-        for nbytes, _, dtype in storages.values():
-            by_dtype[dtype] = by_dtype.get(dtype, 0) + nbytes
-        return SavedMeasurement(bytes=sum(n for n, _, _ in storages.values()),
-                                elements=sum(n // size for n, size, _ in storages.values()),
-                                by_dtype=dict(sorted(by_dtype.items())), tensors=self.tensors)
-
-
 def _storage_keys(model: nn.Module) -> set[int]:
-    return {t.untyped_storage()._cdata for t in (*model.parameters(), *model.buffers())}
+    return storage_keys((*model.parameters(), *model.buffers()))
+
+
+def _measurement(log: SavedTensorLog) -> SavedMeasurement:
+    """The distinct storages ``log`` still holds, summed (bytes, elements, bytes by dtype)."""
+    storages = log.storages()
+    by_dtype: dict[str, int] = {}
+    for s in storages:
+        by_dtype[s.dtype] = by_dtype.get(s.dtype, 0) + int(s.nbytes)
+    return SavedMeasurement(bytes=sum(int(s.nbytes) for s in storages),
+                            elements=sum(int(s.nbytes) // s.itemsize for s in storages),
+                            by_dtype=dict(sorted(by_dtype.items())), tensors=log.tensors)
 
 
 def saved_by(model: nn.Module, images: torch.Tensor, dtype: str = "float32") -> SavedMeasurement:
@@ -243,7 +200,7 @@ def saved_by(model: nn.Module, images: torch.Tensor, dtype: str = "float32") -> 
     log = SavedTensorLog(_storage_keys(model))
     with torch.autograd.graph.saved_tensors_hooks(log.pack, log.unpack), _autocast(images.device.type, dtype):
         out = model(images)
-    result = log.result()  # while ``out`` (and so the graph) is alive
+    result = _measurement(log)  # while ``out`` (and so the graph) is alive
     del out
     return result
 

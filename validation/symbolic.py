@@ -41,7 +41,6 @@ from typing import Any
 import numpy as np
 import sympy
 import torch
-import torch.utils._sympy.functions as tfn
 from costmodel.validation.build import build
 from costmodel.validation.flops import UncountedOpError, count_flops, count_params
 from torch._dynamo.source import ConstantSource
@@ -49,64 +48,15 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
 
 from costmodel.core.errors import CostModelError, InvalidConfigError
-from costmodel.core.symbols import B, H, W
 from costmodel.models.base import ArchConfig
-
-#: dynamic dimension name -> (index in the (B, C, H, W) input, canonical symbol)
-DIMS: dict[str, tuple[int, sympy.Symbol]] = {"batch": (0, B), "height": (2, H), "width": (3, W)}
+from costmodel.tracing.sympy_bridge import DIMS, SymbolicShapeError, canonical_floors, canonical_symbols, to_sympy
 
 #: batch size PyTorch traces with (sizes 0 and 1 would be specialised)
 DEFAULT_BATCH_HINT = 5
 
 
-class SymbolicShapeError(CostModelError):
-    """PyTorch's symbolic trace cannot give the requested closed form."""
-
-
 class ProofError(CostModelError, AssertionError):
     """Two expressions were shown to differ (the message gives a point where they do)."""
-
-
-# -- PyTorch's sympy functions -> plain sympy ------------------------------------------
-_TORCH_FUNCTIONS: dict[type, Any] = {
-    tfn.FloorDiv: lambda a, b: sympy.floor(a / b),
-    tfn.CleanDiv: lambda a, b: sympy.floor(a / b),
-    tfn.CeilDiv: lambda a, b: sympy.ceiling(a / b),
-    tfn.IntTrueDiv: lambda a, b: a / b,
-    tfn.PythonMod: sympy.Mod,
-    tfn.Mod: sympy.Mod,
-    tfn.ModularIndexing: lambda base, div, mod: sympy.Mod(sympy.floor(base / div), mod),
-    tfn.FloorToInt: sympy.floor,
-    tfn.CeilToInt: sympy.ceiling,
-    tfn.PowByNatural: lambda a, b: a**b,
-    tfn.Identity: lambda a: a,
-    tfn.Max: sympy.Max,
-    tfn.Min: sympy.Min,
-}
-
-
-def to_sympy(expr: Any, symbols: Mapping[sympy.Symbol, sympy.Expr]) -> sympy.Expr:
-    """PyTorch's SymPy expression as plain SymPy, its symbols renamed by ``symbols``.
-
-    ``FloorDiv(a, b)`` becomes ``floor(a/b)``, ``CeilDiv`` ``ceiling(a/b)``, ``PythonMod``
-    and ``Mod`` ``Mod``, ``ModularIndexing(x, d, m)`` ``Mod(floor(x/d), m)``, ``Max``/``Min``
-    SymPy's. Any other PyTorch function raises :class:`SymbolicShapeError`.
-    """
-    if isinstance(expr, (int, torch.SymInt)):
-        expr = expr.node.expr if isinstance(expr, torch.SymInt) else sympy.Integer(expr)
-    if isinstance(expr, sympy.Symbol):
-        if expr not in symbols:
-            raise SymbolicShapeError(f"PyTorch symbol {expr} is not one of the dynamic sizes {dict(symbols)}")
-        return symbols[expr]
-    if expr.is_Atom:
-        return expr
-    args = [to_sympy(a, symbols) for a in expr.args]
-    func = _TORCH_FUNCTIONS.get(type(expr))
-    if func is not None:
-        return func(*args)
-    if type(expr).__module__.startswith("sympy"):
-        return expr.func(*args)
-    raise SymbolicShapeError(f"no SymPy translation for PyTorch's {type(expr).__name__} in {expr}")
 
 
 # -- measuring -------------------------------------------------------------------------
@@ -202,7 +152,7 @@ def symbolic_flops(config: ArchConfig, dynamic: Sequence[str] = ("batch", "heigh
     except Exception as exc:  # PyTorch raises many kinds; name the case and keep the cause
         raise SymbolicShapeError(f"PyTorch could not trace {type(config).__name__} with symbolic "
                                  f"{list(dynamic)}: {exc}") from exc
-    renames = _canonical_symbols(env, x)
+    renames = canonical_symbols(env, x)
     specialised = [name for name in dynamic if not isinstance(x.shape[DIMS[name][0]], torch.SymInt)
                    or to_sympy(x.shape[DIMS[name][0]], renames).is_number]
     guards = tuple(to_sympy(g.expr, renames) for g in env.guards)
@@ -214,22 +164,6 @@ def symbolic_flops(config: ArchConfig, dynamic: Sequence[str] = ("batch", "heigh
     return SymbolicFlops(forward=to_sympy(measured.forward, renames),
                          backward=to_sympy(measured.backward, renames),
                          params=int(params), hints=hint_values, guards=guards)
-
-
-def _canonical_symbols(env: ShapeEnv, x: torch.Tensor) -> dict[sympy.Symbol, sympy.Symbol]:
-    """PyTorch's symbol of each input dimension -> ``B``/``H``/``W`` (by the dimension's source)."""
-    by_index = {index: canonical for index, canonical in DIMS.values()}
-    renames: dict[sympy.Symbol, sympy.Symbol] = {}
-    for sym, sources in env.var_to_sources.items():
-        for source in sources:
-            index = getattr(source, "idx", None)
-            if index in by_index:
-                renames[sym] = by_index[index]
-    for index, canonical in by_index.items():  # also through the input's own SymInts
-        size = x.shape[index]
-        if isinstance(size, torch.SymInt) and isinstance(size.node.expr, sympy.Symbol):
-            renames.setdefault(size.node.expr, canonical)
-    return renames
 
 
 # -- proving two closed forms equal ----------------------------------------------------
@@ -256,54 +190,6 @@ class Proof:
     points: int = 0
     complete: bool = True
     ranges: tuple[tuple[str, int, int], ...] = ()
-
-
-def canonical_floors(expr: sympy.Expr) -> sympy.Expr:
-    """``expr`` with every rounding written as one canonical ``floor``.
-
-    ``ceiling(p/q) = floor((p + q - 1)/q)`` for integer ``p`` (else ``-floor(-x)``);
-    ``Mod(a, b) = a - b floor(a/b)``; nested floors are
-    flattened with ``floor((floor(u) + m)/n) = floor((u + m)/n)`` (integer ``m``, positive
-    integer ``n``; Graham, Knuth, Patashnik, *Concrete Mathematics*, eq. 3.11); the
-    constant of every floor's argument is brought into ``[0, 1)`` with
-    ``floor(x + k) = floor(x) + k``. Equal floors then compare equal structurally.
-    """
-    expr = sympy.sympify(expr)
-    if expr.is_Atom:
-        return expr
-    args = [canonical_floors(a) for a in expr.args]
-    if isinstance(expr, sympy.floor):
-        return _canonical_floor(args[0])
-    if isinstance(expr, sympy.ceiling):
-        num, den = sympy.fraction(sympy.together(args[0]))
-        if den.is_Integer and den > 0 and num.is_integer:
-            return _canonical_floor((num + den - 1) / den)
-        return -_canonical_floor(-args[0])
-    if isinstance(expr, sympy.Mod):
-        return args[0] - args[1] * _canonical_floor(args[0] / args[1])
-    return expr.func(*args)
-
-
-def _canonical_floor(arg: sympy.Expr) -> sympy.Expr:
-    num, den = sympy.fraction(sympy.together(arg))
-    if not (den.is_Integer and den > 0):
-        return sympy.floor(arg)
-    num = sympy.expand(num)
-    flattened = True
-    while flattened:
-        flattened = False
-        for term in sympy.Add.make_args(num):
-            rest = num - term
-            if isinstance(term, sympy.floor) and rest.is_integer:
-                inner_num, inner_den = sympy.fraction(sympy.together(term.args[0]))
-                if inner_den.is_Integer and inner_den > 0:
-                    num, den = sympy.expand(rest * inner_den + inner_num), den * inner_den
-                    flattened = True
-                    break
-    arg = sympy.expand(num / den)
-    constant = arg.as_coeff_Add()[0]
-    shift = sympy.floor(constant)
-    return sympy.floor(sympy.expand(arg - shift)) + shift
 
 
 def _symbolic_zero(diff: sympy.Expr) -> bool:

@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -64,6 +64,9 @@ def resolve(model: str | ArchConfig) -> tuple[str, ArchConfig]:
     """``(name, config)`` of a preset name or a config."""
     if isinstance(model, ArchConfig):
         return type(model).__name__, model
+    if callable(getattr(model, "model_cost", None)):  # a traced model (costmodel.tracing) stands for a config
+        traced = cast(ArchConfig, model)  # duck-typed: model_cost, replace, field_names, image_size
+        return str(getattr(model, "name", type(model).__name__)), traced
     return model, get_preset(model)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import sympy
@@ -173,6 +173,8 @@ def _expressions(config: ArchConfig, names: tuple[str, ...], batch: Any, convent
 def _resolve(model: str | ArchConfig) -> ArchConfig:
     if isinstance(model, ArchConfig):
         return model
+    if callable(getattr(model, "model_cost", None)):  # a traced model (costmodel.tracing) stands for a config
+        return cast(ArchConfig, model)
     if isinstance(model, str) and model in FAMILIES and model not in PRESETS:
         return FAMILIES[model]()
     return get_preset(model)

@@ -27,6 +27,7 @@ from costmodel.cli.common import (
     show_field,
     show_quantity,
 )
+from costmodel.cli.module_spec import add_module_arguments, traced_model
 from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel compare resnet50 vit_ti_16 --over image_size --range 64:2048 --plot comparison.png",
@@ -38,7 +39,8 @@ METRICS = ("forward_flops (default), backward_flops, training_flops, params, pea
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_range: str) -> None:
     """Arguments shared by ``compare`` and ``crossover``."""
-    parser.add_argument("models", nargs="+", help="two or more presets or families")
+    parser.add_argument("models", nargs="*", help="two or more presets or families (with --module, one or more)")
+    add_module_arguments(parser)
     parser.add_argument("--over", default="image_size", help="the field that varies (default image_size; "
                                                              "or width, depth, batch, ...)")
     parser.add_argument("--range", default=default_range, help=f"MIN:MAX of that field (default {default_range}; "
@@ -64,9 +66,12 @@ def run_compare(args: argparse.Namespace) -> Any:
     from costmodel.models import FAMILIES
 
     lo, hi = parse_range(args.range)
-    models = [resolve_model(m) if m in FAMILIES else m for m in args.models]
-    return compare(models, over=args.over, lo=lo, hi=hi, metric=args.metric, batch=args.batch,
-                   names=list(args.models))
+    models: list[Any] = [resolve_model(m) if m in FAMILIES else m for m in args.models]
+    names = list(args.models)
+    if args.module:  # a traced PyTorch model joins the comparison
+        models.append(traced_model(args.module, args.input))
+        names.append(args.module)
+    return compare(models, over=args.over, lo=lo, hi=hi, metric=args.metric, batch=args.batch, names=names)
 
 
 def crossover_records(result: Any) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from costmodel.cli.common import (
     add_command,
     config_line,
+    fail,
     images,
     positive_int,
     print_json,
@@ -28,6 +29,7 @@ from costmodel.cli.common import (
     show_macs,
     show_quantity,
 )
+from costmodel.cli.module_spec import add_module_arguments
 from costmodel.core.conventions import CONVENTIONS
 from costmodel.core.errors import InvalidConfigError
 
@@ -39,7 +41,8 @@ if TYPE_CHECKING:
 
 EXAMPLES = ("costmodel count resnet50",
             "costmodel count vit_b_16 --batch 32 --optimizer adamw --dtype bfloat16 --json",
-            "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic")
+            "costmodel count vit --set depth=D --set width=d --set heads=1 --symbolic",
+            "costmodel count --module path/to/model.py:make --input 3x224x224 --symbolic")
 #: unit of each count field
 UNITS = {"forward_flops": "flop", "backward_flops": "flop", "params": "param",
          "saved_activation_bytes": "byte", "peak_training_bytes": "byte"}
@@ -48,7 +51,9 @@ _METRICS = ("forward_flops", "backward_flops", "params")
 
 def register(sub: Any) -> None:
     count = add_command(sub, "count", "FLOPs, parameters and training memory of one model", EXAMPLES)
-    count.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    count.add_argument("model", nargs="?",
+                       help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    add_module_arguments(count)
     count.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     count.add_argument("--batch", type=positive_int, help="images per step (default 1; symbolic B with --symbolic)")
     count.add_argument("--json", action="store_true", help="print one JSON object")
@@ -83,7 +88,7 @@ def _memory(args: argparse.Namespace, config: ArchConfig, batch: Any) -> dict[st
     from costmodel.memory.footprint import _MODULES, get_optimizer, training_memory
 
     get_optimizer(args.optimizer), get_precision(args.dtype)  # bad names fail for every family
-    if type(config) not in _MODULES:
+    if type(config) not in _MODULES and getattr(config, "family", "") != "traced":
         return {}
     m = training_memory(config, batch=batch, optimizer=args.optimizer, dtype=args.dtype,
                         checkpoint=args.checkpoint, divisible=args.divisible)
@@ -117,6 +122,10 @@ def computed_counts(args: argparse.Namespace, config: ArchConfig, c: Cost, batch
 
 def cmd_count(args: argparse.Namespace) -> int:
     """Count one model: a table, ``--json`` or ``--symbolic`` closed forms."""
+    if args.module:
+        return cmd_count_module(args)
+    if args.model is None:
+        fail("count: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
     counts = cached_counts(args)
     if counts is None:
         from costmodel.core.conventions import get_convention
@@ -147,6 +156,58 @@ def cmd_count(args: argparse.Namespace) -> int:
                     align="lrr")
     print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
                 part_rows(counts.parts, counts.values["forward_flops"], args.top), align="lrr")
+    return 0
+
+
+def cmd_count_module(args: argparse.Namespace) -> int:
+    """``count --module SPEC``: the traced model's counts, closed forms and limits."""
+    import sympy
+
+    from costmodel.cli.module_spec import traced_model
+    from costmodel.core.conventions import get_convention
+    from costmodel.core.symbols import B
+    from costmodel.cost.value import METRIC_UNITS
+    from costmodel.models import cost
+
+    traced = traced_model(args.module, args.input)
+    symbolic = traced if args.symbolic else traced.replace(image_size=traced.input_shape[1:])
+    batch = B if args.batch is None and args.symbolic else (1 if args.batch is None else args.batch)
+    c = cost(symbolic, batch=batch, convention=get_convention(args.convention))
+    memory = _memory(args, symbolic, batch)
+    limits = [c.rule for c in traced.conditions if c.rule not in traced.notes] + list(traced.notes)
+    if args.symbolic:
+        exprs = {name: sympy.factor_terms(sympy.expand(e)) for name, e in c.metrics().items()}
+        exprs.update({"saved_activation_bytes": c.saved_bytes, **memory})
+        if args.json:
+            print_json({"model": args.module, "input": list(traced.input_shape), "symbolic": True,
+                        **{k: str(v) for k, v in exprs.items()}, "limits": limits,
+                        "unknown_ops": traced.unknown_ops})
+            return 0
+        print(f"{args.module}: traced at {'x'.join(map(str, traced.input_shape))}, symbolic in "
+              f"{', '.join(traced.dynamic) or 'nothing'}; convention {args.convention} (1 MAC = 2 FLOPs)\n")
+        for name, expr in exprs.items():
+            print(f"{name} =\n    {expr}\n")
+    else:
+        values = {name: int(getattr(c, name)) for name in _METRICS}
+        memory_values = {name: int(expr) for name, expr in memory.items()}
+        parts = [(path, int(part.forward_flops)) for path, part in c.parts]
+        if args.json:
+            print_json({"model": args.module, "input": list(traced.input_shape), "batch": batch,
+                        "convention": args.convention, **values, **memory_values,
+                        "units": {**METRIC_UNITS, **dict.fromkeys(memory_values, "byte")},
+                        "breakdown": dict(parts), "limits": limits, "unknown_ops": traced.unknown_ops})
+            return 0
+        print(f"{args.module}: traced at {'x'.join(map(str, traced.input_shape))}")
+        print(f"batch of {images(batch)}, convention {args.convention} (1 MAC = 2 FLOPs)\n")
+        print_table(None, ("quantity", "value", "exact"), metric_rows(values), align="lrr")
+        if memory_values:
+            print_table(f"memory of a training step ({args.optimizer}, {args.dtype})", ("quantity", "value", "exact"),
+                        [(n, show_quantity(v, "byte"), show_exact(v, "byte")) for n, v in memory_values.items()],
+                        align="lrr")
+        print_table(f"forward FLOPs by part (top {args.top})", ("part", "forward", "share"),
+                    part_rows(parts, values["forward_flops"], args.top), align="lrr")
+    for line in limits:
+        print(f"note: {line}")
     return 0
 
 

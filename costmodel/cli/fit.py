@@ -20,6 +20,7 @@ from costmodel.cli.common import (
     add_command,
     checked,
     config_line,
+    fail,
     positive_int,
     print_json,
     print_table,
@@ -27,6 +28,7 @@ from costmodel.cli.common import (
     show_exact,
     show_quantity,
 )
+from costmodel.cli.module_spec import add_module_arguments, traced_model
 from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel fit vit_l_16 --memory 80GiB --optimizer adamw --dtype bfloat16",
@@ -37,7 +39,9 @@ EXAMPLES = ("costmodel fit vit_l_16 --memory 80GiB --optimizer adamw --dtype bfl
 def register(sub: Any) -> None:
     fit = add_command(sub, "fit", "the largest batch (or image size) whose training step fits a memory budget",
                       EXAMPLES, "Exit status 1 (with the memory the smallest one needs) when nothing fits.")
-    fit.add_argument("model", help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    fit.add_argument("model", nargs="?",
+                     help="a preset (resnet50, vit_b_16, ...) or a family (vit, resnet, convnext, convnet)")
+    add_module_arguments(fit)
     fit.add_argument("--memory", required=True, metavar="SIZE", help="the budget with a unit, e.g. 80GiB, 16GB")
     fit.add_argument("--set", action="append", metavar="FIELD=VALUE", help="set a config field (repeatable)")
     fit.add_argument("--optimizer", default="adam", help="sgd, momentum, adam or adamw (default adam)")
@@ -55,7 +59,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from costmodel.memory.budget import largest_batch, largest_resolution, parse_budget
     from costmodel.memory.footprint import get_optimizer, training_memory
 
-    config = resolve_model(args.model, args.set or [])
+    if args.module:  # a traced PyTorch model, at the image size it was traced at
+        args.model = args.module
+        traced = traced_model(args.module, args.input)
+        config = traced.replace(image_size=traced.input_shape[1:]) if args.over == "batch" else traced
+    elif args.model is None:
+        fail("fit: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
+    else:
+        config = resolve_model(args.model, args.set or [])
     try:
         budget = checked("--memory", args.memory, lambda: parse_budget(args.memory))
     except InvalidConfigError as exc:  # name the option as typed
@@ -82,7 +93,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             out["at_peak"] = detail.at_peak
         print_json(out)
         return 0 if result.fits else 1
-    print(f"{args.model}: {config_line(config)}")
+    print(f"{args.model}: {config_line(config) if not args.module else str(config).splitlines()[0]}")
     checkpointing = "activation checkpointing" if args.checkpoint else "no checkpointing"
     print(f"{args.optimizer}, {args.dtype}, {checkpointing}; budget {args.memory} = "
           f"{show_quantity(budget, 'byte')} ({show_exact(budget, 'byte')})\n")

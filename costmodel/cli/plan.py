@@ -12,7 +12,8 @@ import argparse
 import math
 from typing import Any
 
-from costmodel.cli.common import add_command, checked, integer, print_json, print_table, show_quantity
+from costmodel.cli.common import add_command, checked, fail, integer, print_json, print_table, show_quantity
+from costmodel.cli.module_spec import add_module_arguments, traced_model
 from costmodel.core.errors import InvalidConfigError
 
 EXAMPLES = ("costmodel plan resnet50 --device h100 --gpus 8 --batch 1024 --epochs 90 --dataset-size 1.28M",
@@ -23,7 +24,8 @@ EXAMPLES = ("costmodel plan resnet50 --device h100 --gpus 8 --batch 1024 --epoch
 
 def register(sub: Any) -> None:
     p = add_command(sub, "plan", "time per step, time to train, memory per GPU, fit, bottleneck, price", EXAMPLES)
-    p.add_argument("model", help="a preset (resnet50, vit_b_16, ...)")
+    p.add_argument("model", nargs="?", help="a preset (resnet50, vit_b_16, ...)")
+    add_module_arguments(p)
     p.add_argument("--device", default="h100", help="h100, h200, a100, v100, l4, cpu (this machine as calibrated), "
                                                     "or a device from --device-file")
     p.add_argument("--device-file", metavar="PATH", help="TOML or JSON file of extra devices")
@@ -63,7 +65,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
         checked("--device-file", args.device_file, lambda: load_device_file(args.device_file))
     images = checked("--dataset-size", args.dataset_size,
                      lambda: parse_count(args.dataset_size, "--dataset-size"))
-    result = plan(args.model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
+    model: Any = args.model
+    if args.module:  # a traced PyTorch model, at the image size it was traced at
+        traced = traced_model(args.module, args.input)
+        model = traced.replace(image_size=traced.input_shape[1:])
+    elif args.model is None:
+        fail("plan: the following arguments are required: model (or --module PKG.MOD:FACTORY)")
+    result = plan(model, device=args.device, gpus=args.gpus, batch=args.batch, epochs=args.epochs,
                   dataset_size=images, dtype=args.dtype, optimizer=args.optimizer,
                   strategy=args.strategy, price=_price(args.price), profile_path=args.profile,
                   memory_format=args.memory_format, compiled=args.compiled)

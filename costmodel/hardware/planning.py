@@ -357,8 +357,9 @@ def plan(model: Any, *, device: str | DeviceSpec = "h100", gpus: int = 1, batch:
     from costmodel.models.base import ArchConfig
     from costmodel.models.presets import get_preset
 
-    config = model if isinstance(model, ArchConfig) else get_preset(str(model))
-    name = model if isinstance(model, str) else type(model).__name__
+    traced = callable(getattr(model, "model_cost", None))  # a traced model (costmodel.tracing) stands for a config
+    config = model if isinstance(model, ArchConfig) or traced else get_preset(str(model))
+    name = model if isinstance(model, str) else str(getattr(model, "name", type(model).__name__))
     gpus = check_gpus(gpus)
     dtype = canonical_dtype(dtype)
     strategy = strategy_name(strategy)

@@ -251,8 +251,9 @@ def largest_resolution(config: ArchConfig, budget: int, *, batch: int = 1, optim
 
 def _numeric(config: ArchConfig, searched: str = "") -> None:
     """Refuse a config with a symbolic size: a search needs every other size to be a number."""
-    if not isinstance(config, ArchConfig):
-        raise InvalidConfigError("config", config, "must be a model config (ViTConfig, ResNetConfig, ...)")
+    if not isinstance(config, ArchConfig) and not hasattr(config, "model_cost"):  # a config, or a traced model
+        raise InvalidConfigError("config", config, "must be a model config (ViTConfig, ResNetConfig, ...) or a "
+                                                   "traced model")
     for name in config.field_names():
         value = getattr(config, name)
         if name == searched:

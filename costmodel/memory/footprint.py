@@ -55,6 +55,7 @@ from costmodel.cost.trace import Peak, Trace, max_of
 from costmodel.cost.value import Cost
 from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, convnet, convnext, resnet, vit
 from costmodel.models.base import ArchConfig
+from costmodel.tracing.model import TracedModel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +95,8 @@ def get_optimizer(name: str | Optimizer) -> Optimizer:
 def memory_cost(config: ArchConfig, *, batch: Any = B, dtype: str | Precision = "float32",
                 divisible: bool = False) -> Cost:
     """The :class:`~costmodel.cost.value.Cost` of ``config`` with the memory trace of ``dtype``."""
+    if isinstance(config, TracedModel):  # traced with the saved-tensor hooks (costmodel.tracing)
+        return config.model_cost(batch=as_size("batch", batch), precision=get_precision(dtype))
     module = _MODULES[type(_modelled(config))]
     batch = as_size("batch", batch)
     cost: Cost = module.cost(config, batch=batch, convention=FLOP_COUNTER, divisible=divisible,
@@ -102,7 +105,9 @@ def memory_cost(config: ArchConfig, *, batch: Any = B, dtype: str | Precision = 
 
 
 def _modelled(config: ArchConfig) -> MemoryConfig:
-    """``config`` itself, checked to be of a family with a memory model."""
+    """``config`` itself, checked to be of a family with a memory model (a traced model has one)."""
+    if isinstance(config, TracedModel):
+        return config  # it has in_channels, image_hw and num_classes
     if type(config) in _MODULES and isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig)):
         return config
     known = ", ".join(c.family for c in _MODULES)

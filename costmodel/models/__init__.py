@@ -56,6 +56,11 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     """
     from costmodel.core.checks import as_size
 
+    model_cost = getattr(config, "model_cost", None)
+    if callable(model_cost):  # a traced model (costmodel.tracing) stands for a config
+        traced: Cost = model_cost(batch=as_size("batch", batch), convention=convention, divisible=divisible,
+                                         precision=precision)
+        return traced
     family = _FAMILY_MODULES.get(type(config))
     if family is None:
         known = ", ".join(c.__name__ for c in _FAMILY_MODULES)

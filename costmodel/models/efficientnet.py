@@ -24,8 +24,14 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
-from costmodel.models.mbconv import Excite, _fraction, check_multiplier, conv_norm_act, inverted_residual, \
-    make_divisible
+from costmodel.models.mbconv import (
+    Excite,
+    _fraction,
+    check_multiplier,
+    conv_norm_act,
+    inverted_residual,
+    make_divisible,
+)
 from costmodel.ops.dense import linear
 from costmodel.ops.pool import avg_pool2d
 

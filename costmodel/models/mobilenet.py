@@ -23,8 +23,14 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.cost.precision import FLOAT32, Precision
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, ratio_field, size_field
-from costmodel.models.mbconv import Excite, _fraction, check_multiplier, conv_norm_act, inverted_residual, \
-    make_divisible
+from costmodel.models.mbconv import (
+    Excite,
+    _fraction,
+    check_multiplier,
+    conv_norm_act,
+    inverted_residual,
+    make_divisible,
+)
 from costmodel.ops.activations import gate
 from costmodel.ops.dense import linear
 from costmodel.ops.pool import avg_pool2d
@@ -51,7 +57,7 @@ V3_LAST = {"large": 1280, "small": 1024}  #: width of the head's hidden linear
 ACT = {"RE": "relu", "HS": "hardswish"}
 
 
-def _check_image(config: ArchConfig) -> None:
+def _check_image(config: MobileNetV2Config | MobileNetV3Config) -> None:
     for side in config.image_hw:
         if isinstance(side, int) and side < 1:
             raise InvalidConfigError("image_size", config.image_size, "must be positive")

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from fractions import Fraction
 from types import MappingProxyType
 
 from costmodel.core.errors import UnknownPresetError
 from costmodel.models.base import ArchConfig
-from fractions import Fraction
-
 from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.efficientnet import EfficientNetConfig
 from costmodel.models.mobilenet import MobileNetV2Config, MobileNetV3Config

@@ -74,7 +74,8 @@ class SwinConfig(ArchConfig):
 
     def _check(self) -> None:
         if len(self.depths) != len(self.num_heads):
-            raise InvalidConfigError("num_heads", self.num_heads, f"must have one entry per stage of depths={self.depths}")
+            raise InvalidConfigError("num_heads", self.num_heads,
+                                     f"must have one entry per stage of depths={self.depths}")
         for i, heads in enumerate(self.num_heads):
             check_divides("embed_dim", self.embed_dim * 2**i, heads, f"num_heads[{i}]")
         for side in self.image_hw:

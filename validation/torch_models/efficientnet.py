@@ -7,11 +7,11 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual, SqueezeExcitation
 from torch import nn
 
 from costmodel.models.efficientnet import EfficientNetConfig
 from costmodel.models.mbconv import make_divisible
-from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual, SqueezeExcitation
 
 
 class EfficientNet(nn.Module):

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual
 from torch import nn
 
 from costmodel.models.mobilenet import V2_STAGES, MobileNetV2Config
-from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual
 
 
 class MobileNetV2(nn.Module):

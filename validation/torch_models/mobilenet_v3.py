@@ -6,11 +6,11 @@ from __future__ import annotations
 from functools import partial
 
 import torch
+from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual, SqueezeExcitation
 from torch import nn
 
 from costmodel.models.mbconv import make_divisible
 from costmodel.models.mobilenet import ACT, V3_BLOCKS, V3_LAST, MobileNetV3Config
-from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, InvertedResidual, SqueezeExcitation
 
 EPS = 0.001
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, SqueezeExcitation
 from torch import nn
 
 from costmodel.models.mbconv import _fraction
 from costmodel.models.regnet import STRIDE, RegNetConfig, RegNetStage
-from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, SqueezeExcitation
 
 
 class BottleneckTransform(nn.Sequential):

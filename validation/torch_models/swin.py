@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from costmodel.validation.torch_models.convnext import Permute
 from torch import nn
 
 from costmodel.models.swin import SwinConfig
-from costmodel.validation.torch_models.convnext import Permute
 
 EPS = 1e-5
 

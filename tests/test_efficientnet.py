@@ -48,6 +48,16 @@ PUBLISHED = {  # name: (params, GFLOPS as published, 2 decimals)
 SMALL = {"efficientnet_b0"}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run torch on one thread: on a loaded 2-core machine the tiny convolutions of these nets
+    spend 100x longer waiting for a second thread than computing (60 ms vs 0.1 ms each)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def assert_published(name: str, table: dict[str, tuple[int, float]]) -> None:
     """Params exactly; forward FLOPs / 2 (MACs) in G to the published decimals; FLOPs would not match."""
     c = cost(get_preset(name), batch=1)

@@ -137,7 +137,9 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     (the probabilities are already kept); ``proj`` keeps the merged heads (``N_p d``).
     Where ``torch.matmul`` folds ``(B n_w, h)`` without copying
     (:func:`~costmodel.ops.attention.explicit_views`: one head, or one window in all),
-    ``k^T`` and ``v`` are views of the ``qkv`` output, kept whole (``3 N_p d``).
+    ``k^T`` and ``v`` are views of the ``qkv`` output, kept whole (``3 N_p d``). Mixed
+    precision: adding the float32 bias table promotes the scores to float32, so the
+    probabilities are float32, and ``attn @ v`` keeps a 16-bit copy of them as well.
     """
     ph, pw = padded_grid(grid, window, divisible=divisible)
     (wh, ww) = pair("window", window)
@@ -154,14 +156,18 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     qkv = linear(rows=rows, in_features=dim, out_features=3 * dim, **memory)
     proj = linear(rows=rows, in_features=dim, out_features=dim, **memory)
     if precision is not None:
-        c = precision.compute_bytes
+        c, f = precision.compute_bytes, precision.bytes("float32")
         scores = rows * heads * wh * ww
         windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
-        # q, k^T, v copies, or (views) q and the qkv output storage; and the probabilities
-        kept = (4 if explicit_views(batch * windows, heads) else 3) * rows * dim + scores
-        core = core.with_trace(op_trace(precision, saved=(c * kept, kept),
-                                        transient=c * (rows * dim * 4 + 2 * scores),
-                                        live=c * (3 * rows * dim + 2 * scores)))
+        # q, k^T, v copies, or (views) q and the qkv output storage
+        tokens = (4 if explicit_views(batch * windows, heads) else 3) * rows * dim
+        # the float32 bias makes the scores float32: the softmax keeps float32 probabilities,
+        # and under autocast ``attn @ v`` keeps its own 16-bit copy of them
+        saved = [(c * tokens, tokens), (f * scores, scores)]
+        if precision.mixed:
+            saved.append((c * scores, scores))
+        core = core.with_trace(op_trace(precision, saved=saved, transient=c * rows * dim * 4 + 2 * f * scores,
+                                        live=c * 3 * rows * dim + 2 * f * scores))
     return Cost.group({"qkv": qkv, "scale": scale, "core": core, "proj": proj})
 
 

@@ -24,13 +24,13 @@ import pytest
 import torch
 from costmodel.validation.build import build, example_input, measure_flops
 from costmodel.validation.flops import count_flops, count_params
-from costmodel.validation.memory import measure_saved
+from costmodel.validation.memory import measure_saved, measure_tracked_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.core.symbols import B, H, R, W
-from costmodel.memory.footprint import memory_cost
+from costmodel.memory.footprint import memory_cost, training_memory
 from costmodel.models import EfficientNetConfig, cost
 from costmodel.models.mbconv import make_divisible
 from costmodel.models.presets import get_preset
@@ -67,8 +67,9 @@ def assert_published(name: str, table: dict[str, tuple[int, float]]) -> None:
     assert abs(c.forward_flops / 1e9 - gmacs) > 0.005  # the table is MACs, not FLOPs
 
 
-def assert_module(config, batch: int, *, saved: bool = True) -> None:
-    """Params, forward and backward FLOPs (and float32 saved bytes) of a real CPU run."""
+def assert_module(config, batch: int, *, saved: bool = True, dtype: str = "float32") -> None:
+    """Params, forward and backward FLOPs and the bytes saved for backward (in ``dtype``: ``bfloat16``
+    runs under CPU autocast) of a real CPU run."""
     torch.manual_seed(0)
     model = build(config)
     measured = count_flops(model, example_input(config, batch))
@@ -76,8 +77,8 @@ def assert_module(config, batch: int, *, saved: bool = True) -> None:
     assert predicted.params == count_params(model)
     assert (predicted.forward_flops, predicted.backward_flops) == (measured.forward, measured.backward)
     if saved:
-        kept = measure_saved(config, batch, fake=False)
-        mem = memory_cost(config, batch=batch)
+        kept = measure_saved(config, batch, fake=False, dtype=dtype)
+        mem = memory_cost(config, batch=batch, dtype=dtype)
         assert (mem.saved_bytes, mem.saved_elements) == (kept.bytes, kept.elements)
 
 
@@ -128,11 +129,27 @@ def small_configs(draw):
                               num_classes=draw(st.integers(1, 6)), in_channels=draw(st.integers(1, 3)))
 
 
+dtypes = st.sampled_from(["float32", "bfloat16"])
+
+
 @settings(max_examples=4, deadline=None)
-@given(config=small_configs())
-def test_small_configs_with_odd_sizes_equal_module(config):
+@given(config=small_configs(), dtype=dtypes)
+def test_small_configs_with_odd_sizes_equal_module(config, dtype):
     # batch 2: a training-mode batch norm needs more than one value per channel (1x1 maps at the end)
-    assert_module(config, 2)
+    assert_module(config, 2, dtype=dtype)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_peak_of_a_small_config_equals_memtracker(optimizer):
+    """The peak of a training step against MemTracker (fake tensors), within 1 %."""
+    config = EfficientNetConfig(width_mult=Fraction(1, 4), depth_mult=Fraction(1, 4), image_size=33, num_classes=5)
+    assert_peak(config, 2, optimizer, 0.01)
+
+
+def assert_peak(config, batch: int, optimizer: str, tolerance: float) -> None:
+    measured = measure_tracked_peak(config, batch, optimizer=optimizer).peak
+    predicted = int(training_memory(config, batch=batch, optimizer=optimizer).evaluate().peak)
+    assert abs(predicted - measured) <= tolerance * measured, (predicted, measured)
 
 
 @functools.lru_cache

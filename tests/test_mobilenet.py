@@ -19,7 +19,7 @@ import pytest
 from costmodel.validation.build import measure_flops
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_published, one_thread  # noqa: F401 (autouse fixture)
+from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
 
 from costmodel.core.conventions import FULL
 from costmodel.core.errors import InvalidConfigError
@@ -83,16 +83,22 @@ sides = st.integers(3, 40)
 
 
 @settings(max_examples=3, deadline=None)
-@given(width=widths, height=sides, width_px=sides)
-def test_small_v2_configs_equal_module(width, height, width_px):
-    assert_module(MobileNetV2Config(width_mult=width, image_size=(height, width_px), num_classes=4), 2)
+@given(width=widths, height=sides, width_px=sides, dtype=dtypes)
+def test_small_v2_configs_equal_module(width, height, width_px, dtype):
+    assert_module(MobileNetV2Config(width_mult=width, image_size=(height, width_px), num_classes=4), 2, dtype=dtype)
 
 
 @settings(max_examples=4, deadline=None)
-@given(variant=st.sampled_from(["large", "small"]), width=widths, height=sides, width_px=sides)
-def test_small_v3_configs_equal_module(variant, width, height, width_px):
+@given(variant=st.sampled_from(["large", "small"]), width=widths, height=sides, width_px=sides, dtype=dtypes)
+def test_small_v3_configs_equal_module(variant, width, height, width_px, dtype):
     assert_module(MobileNetV3Config(variant=variant, width_mult=width, image_size=(height, width_px),
-                                    num_classes=3), 2)
+                                    num_classes=3), 2, dtype=dtype)
+
+
+def test_peak_of_a_small_config_equals_memtracker():
+    """The peak of a training step (Adam) against MemTracker (fake tensors), within 1 %."""
+    assert_peak(MobileNetV3Config(variant="small", width_mult=Fraction(1, 4), image_size=35, num_classes=5), 2,
+                "adam", 0.01)
 
 
 @functools.lru_cache

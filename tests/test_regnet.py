@@ -16,7 +16,7 @@ import pytest
 from costmodel.validation.build import measure_flops
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_published, one_thread  # noqa: F401 (autouse fixture)
+from test_efficientnet import assert_module, assert_published, dtypes, one_thread  # noqa: F401
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, H, W
@@ -84,9 +84,9 @@ def small_configs(draw):
 
 
 @settings(max_examples=5, deadline=None)
-@given(config=small_configs())
-def test_small_configs_with_odd_sizes_equal_module(config):
-    assert_module(config, 2)
+@given(config=small_configs(), dtype=dtypes)
+def test_small_configs_with_odd_sizes_equal_module(config, dtype):
+    assert_module(config, 2, dtype=dtype)
 
 
 @settings(max_examples=5, deadline=None)

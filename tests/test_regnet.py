@@ -16,7 +16,7 @@ import pytest
 from costmodel.validation.build import measure_flops
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_published, dtypes, one_thread  # noqa: F401
+from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, H, W
@@ -87,6 +87,14 @@ def small_configs(draw):
 @given(config=small_configs(), dtype=dtypes)
 def test_small_configs_with_odd_sizes_equal_module(config, dtype):
     assert_module(config, 2, dtype=dtype)
+
+
+@pytest.mark.parametrize("se, optimizer", [(True, "sgd"), (False, "adam")])
+def test_peak_of_a_small_config_equals_memtracker(se, optimizer):
+    """Within 1 % of MemTracker; the stem (32 wide) is wider than the first stage (8), so the peak is
+    where the first block's projection runs backward while the branch's gradient of its input waits."""
+    config = RegNetConfig(depth=4, w_0=8, w_a=8, w_m=2, group_width=4, se=se, image_size=37, num_classes=5)
+    assert_peak(config, 2, optimizer, 0.01)
 
 
 @settings(max_examples=5, deadline=None)

@@ -22,7 +22,7 @@ from typing import Any
 
 from costmodel.core.conventions import Convention
 from costmodel.core.errors import InvalidConfigError
-from costmodel.cost.precision import FLOAT32, Precision
+from costmodel.cost.precision import FLOAT32, Precision, op_trace
 from costmodel.cost.trace import residual
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, flag_field, image_field, ratio_field, size_field
@@ -137,7 +137,9 @@ def bottleneck_block(*, batch: Any, in_channels: Any, stage: RegNetStage, stride
     Memory: the block's input is kept by the previous block's in-place ReLU (or the
     stem's); each in-place ReLU keeps its output, which the next conv reads; the SE keeps
     the pooled map, its ReLU output, its gate and the map it scales (already kept by
-    ``b``'s ReLU); the final add's output is kept by the block's ReLU.
+    ``b``'s ReLU); the final add's output is kept by the block's ReLU. With a projection,
+    the branch's gradient of ``x`` waits while the projection runs backward, and the two
+    are then summed into a new tensor (three of ``x``'s size alive).
     """
     width = stage.width
     inner = int(round(width * stage.bottleneck))
@@ -168,7 +170,10 @@ def bottleneck_block(*, batch: Any, in_channels: Any, stage: RegNetStage, stride
     branch = [parts[name].trace for name in ("a", "b", "se", "c") if name in parts]
     trace = residual(branch, precision.compute_bytes * elements, shares_gradient=True)
     if project:
-        trace = parts["proj"].trace.then(trace)
+        # while the projection runs backward, the branch's gradient of x waits for it; then the
+        # two are summed into a third tensor of x's size
+        grad_x = precision.compute_bytes * batch * in_channels * size[0] * size[1]
+        trace = op_trace(precision, transient=3 * grad_x).then(parts["proj"].trace.hold(grad_x)).then(trace)
     return block.with_trace(trace.then(parts["relu"].trace)), c.size
 
 

@@ -157,3 +157,19 @@ def test_bad_input_is_one_line_naming_field(kwargs, field):
     with pytest.raises(InvalidConfigError) as exc:
         SwinConfig(**kwargs)
     assert exc.value.field == field and str(kwargs[field]) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_comparisons_use_the_step_where_the_closed_form_is_exact():
+    """``compare`` evaluates divisible closed forms at multiples of each family's step: 4 x 2^3 x 7 = 224 for
+    Swin-T, the total stride 32 for the ConvNets; at those sizes the closed form equals the exact count."""
+    from costmodel.analysis.comparison import valid_step
+
+    assert valid_step(get_preset("swin_t"), "image_size") == 224
+    assert {valid_step(get_preset(n), "image_size") for n in ("efficientnet_b0", "mobilenet_v2",
+                                                               "mobilenet_v3_small", "regnet_y_400mf")} == {32}
+    for name in ("mobilenet_v3_small", "regnet_x_400mf"):
+        poly = cost(get_preset(name).replace(image_size=R), batch=B, divisible=True)
+        assert poly.is_polynomial
+        for side in (32, 96, 320):
+            exact = cost(get_preset(name).replace(image_size=side), batch=2).evaluate().magnitudes()
+            assert poly.evaluate(B=2, R=side).magnitudes() == exact

@@ -97,6 +97,11 @@ class EfficientNetConfig(ArchConfig):
         """Width of the last ``1x1`` conv: 4 times the last stage's."""
         return 4 * self.stages()[-1].out_channels
 
+    @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
+        return 32
+
 
 def mbconv(stage: Stage, *, first: bool, batch: Any, size: tuple[Any, Any], convention: Convention,
            divisible: bool, precision: Precision | None) -> tuple[Cost, tuple[Any, Any]]:

@@ -82,6 +82,11 @@ class MobileNetV2Config(ArchConfig):
         return make_divisible(width * _fraction(self.width_mult))
 
     @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
+        return 32
+
+    @property
     def last_channels(self) -> int:
         return make_divisible(1280 * max(_fraction(self.width_mult), _fraction(1)))
 
@@ -104,6 +109,11 @@ class MobileNetV3Config(ArchConfig):
 
     def channels(self, width: int) -> int:
         return make_divisible(width * _fraction(self.width_mult))
+
+    @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
+        return 32
 
     @property
     def last_channels(self) -> int:

@@ -93,6 +93,11 @@ class RegNetConfig(ArchConfig):
             if isinstance(side, int) and side < 1:
                 raise InvalidConfigError("image_size", self.image_size, "must be positive")
 
+    @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
+        return 32
+
     def stages(self) -> list[RegNetStage]:
         r"""Stage widths and depths from the quantized linear rule (torchvision ``from_init_params``).
 

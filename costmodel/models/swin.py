@@ -87,6 +87,11 @@ class SwinConfig(ArchConfig):
     def stages(self) -> int:
         return len(self.depths)
 
+    @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: ``P 2^(s-1) M`` (224 for the presets)."""
+        return int(self.patch_size * 2 ** (self.stages - 1) * self.window_size)
+
 
 def _ceil_half(size: Any, divisible: bool) -> Any:
     if isinstance(size, int):

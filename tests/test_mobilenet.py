@@ -123,3 +123,17 @@ def test_bad_input_is_one_line_naming_field(config, field):
     with pytest.raises(InvalidConfigError) as exc:
         config()
     assert exc.value.field == field and "\n" not in str(exc.value)
+
+
+@pytest.mark.slow
+def test_closed_form_proved_equal_to_pytorch_symbolic_count():
+    """As for RegNet (``tests/test_regnet.py``): PyTorch's symbolic count in (B, H, W) equals the closed form
+    for every size, here through hardswish, squeeze-excitation and the 5x5 strided depthwise convs."""
+    from costmodel.validation.symbolic import prove_equal, symbolic_flops
+
+    config = MobileNetV3Config(variant="small", width_mult=Fraction(1, 4), image_size=64, num_classes=5)
+    measured = symbolic_flops(config, ("batch", "height", "width"))
+    predicted = cost(config.replace(image_size=(H, W)), batch=B)
+    proofs = [prove_equal(p, m, [B, H, W]) for p, m in ((predicted.forward_flops, measured.forward),
+                                                         (predicted.backward_flops, measured.backward))]
+    assert all(p.complete and p.method == "symbolic" for p in proofs)

@@ -115,3 +115,16 @@ def test_bad_input_is_one_line_naming_field(kwargs, field):
     with pytest.raises(InvalidConfigError) as exc:
         RegNetConfig(**kwargs)
     assert exc.value.field == field and "\n" not in str(exc.value)
+
+
+def test_closed_form_proved_equal_to_pytorch_symbolic_count():
+    """PyTorch's own symbolic FLOP count (FakeTensor + ShapeEnv, batch and both image sides symbolic) equals
+    the closed form for every size, floors of the strided convs included (``prove_equal``)."""
+    from costmodel.validation.symbolic import prove_equal, symbolic_flops
+
+    config = RegNetConfig(depth=3, w_0=8, w_a=8, w_m=2, group_width=4, image_size=64, num_classes=5)
+    measured = symbolic_flops(config, ("batch", "height", "width"))
+    predicted = cost(config.replace(image_size=(H, W)), batch=B)
+    proofs = [prove_equal(p, m, [B, H, W]) for p, m in ((predicted.forward_flops, measured.forward),
+                                                         (predicted.backward_flops, measured.backward))]
+    assert all(p.complete and p.method == "symbolic" for p in proofs)

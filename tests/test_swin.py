@@ -173,3 +173,12 @@ def test_comparisons_use_the_step_where_the_closed_form_is_exact():
         for side in (32, 96, 320):
             exact = cost(get_preset(name).replace(image_size=side), batch=2).evaluate().magnitudes()
             assert poly.evaluate(B=2, R=side).magnitudes() == exact
+
+
+def test_checkpointing_is_refused_where_it_is_not_modelled():
+    from costmodel.memory.footprint import training_memory
+
+    for name in ("swin_t", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_small", "regnet_x_400mf"):
+        with pytest.raises(InvalidConfigError, match="checkpointing is modelled for vit") as exc:
+            training_memory(get_preset(name), batch=1, checkpoint=True)
+        assert exc.value.field == "checkpoint" and "\n" not in str(exc.value)

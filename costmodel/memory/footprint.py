@@ -322,6 +322,9 @@ def training_memory(config: ArchConfig, *, batch: Any = B, optimizer: str = "ada
     precision = get_precision(dtype)
     if not isinstance(checkpoint, bool):
         raise InvalidConfigError("checkpoint", checkpoint, "must be true or false")
+    if checkpoint and not isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig)):
+        raise InvalidConfigError("checkpoint", checkpoint, f"checkpointing is modelled for vit, resnet, convnext "
+                                                           f"and convnet, not yet for {config.family}")
     cost = memory_cost(config, batch=batch, dtype=precision, divisible=divisible)
     batch = as_size("batch", batch)
     trace, params = cost.trace, cost.params

@@ -182,3 +182,12 @@ def test_checkpointing_is_refused_where_it_is_not_modelled():
         with pytest.raises(InvalidConfigError, match="checkpointing is modelled for vit") as exc:
             training_memory(get_preset(name), batch=1, checkpoint=True)
         assert exc.value.field == "checkpoint" and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ["swin_t", "efficientnet_b0", "mobilenet_v2", "mobilenet_v3_small", "regnet_y_400mf"])
+def test_every_part_with_flops_has_an_op_kind_for_the_roofline(name):
+    """The roofline times each leaf of the breakdown as one op of its traffic's kind: under FULL every leaf
+    that has FLOPs must carry traffic (an op function that forgot it would make ``costmodel plan`` fail)."""
+    for path, part in cost(get_preset(name), batch=1, convention=FULL).leaves():
+        if part.forward_flops != 0 or part.backward_flops != 0:
+            assert part.traffic.kind, path

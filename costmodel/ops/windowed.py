@@ -21,6 +21,7 @@ import sympy
 
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.cost.precision import Precision, op_trace
+from costmodel.cost.traffic import F32, Traffic
 from costmodel.cost.value import Cost
 from costmodel.ops.attention import explicit_views, softmax_attention
 from costmodel.ops.conv import pair
@@ -152,7 +153,10 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
         scores = rows * heads * wh * ww
         core = core + Cost.group({"mask": elementwise("add", scores * mask, convention)})
     memory: dict[str, Any] = dict(convention=convention, precision=precision)
-    scale = elementwise("mul", rows * dim, convention)
+    c_bytes = precision.compute_bytes if precision is not None else F32
+    # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient
+    scale = elementwise("mul", rows * dim, convention).with_traffic(
+        Traffic.op("elementwise", forward=c_bytes * 2 * rows * dim, backward=c_bytes * 2 * rows * dim))
     qkv = linear(rows=rows, in_features=dim, out_features=3 * dim, **memory)
     proj = linear(rows=rows, in_features=dim, out_features=dim, **memory)
     if precision is not None:

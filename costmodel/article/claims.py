@@ -25,6 +25,7 @@ from costmodel.analysis import efficient_attention as ea
 from costmodel.analysis.asymptotics import exponent_at, limit_exponent
 from costmodel.analysis.comparison import Comparison, compare
 from costmodel.analysis.crossover import Crossovers, SymbolicCrossover
+from costmodel.article import modern_claims
 from costmodel.article.definitions import GELU, GELU_TANH, max_abs_difference
 from costmodel.article.forms import F9, F10, F11, F12, agrees_asymptotically
 from costmodel.core.errors import InvalidConfigError
@@ -351,6 +352,8 @@ def render() -> str:
         "![attention variants](figures/claims_attention.png)", "",
         "What cannot be answered from costs: how much accuracy a rank k or m features give up. The article "
         "names no accuracy target, so that half of the trade-off is too vague to test here.", "",
+        "## Swin-T, ConvNeXt-T, EfficientNet-B0, ResNet-50, ViT-S/16 over image size", "",
+        *modern_claims.section(), "",
         "## F1-F6: the definitions", "", *definitions_section(), "",
         '<a id="generative"></a>', "## F14-F21: generative tasks", "",
         BEGIN_GENERATIVE, generative_section(), END_GENERATIVE, "",

@@ -26,9 +26,9 @@ from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.mbconv import (
     Excite,
-    _fraction,
     check_multiplier,
     conv_norm_act,
+    exact_fraction,
     inverted_residual,
     make_divisible,
 )
@@ -84,11 +84,11 @@ class EfficientNetConfig(ArchConfig):
 
     def channels(self, width: int) -> int:
         """``_make_divisible(width * width_mult, 8)``."""
-        return make_divisible(width * _fraction(self.width_mult))
+        return make_divisible(width * exact_fraction(self.width_mult))
 
     def stages(self) -> list[Stage]:
         """The seven stages after the width and depth multipliers."""
-        depth = _fraction(self.depth_mult)
+        depth = exact_fraction(self.depth_mult)
         return [Stage(expand=e, kernel=k, stride=s, in_channels=self.channels(i), out_channels=self.channels(o),
                       layers=math.ceil(n * depth)) for e, k, s, i, o, n in B0_STAGES]
 

@@ -32,7 +32,8 @@ from costmodel.ops.pointwise import residual_add
 Size = tuple[Any, Any]
 
 
-def _fraction(value: Any) -> Fraction:
+def exact_fraction(value: Any) -> Fraction:
+    """A number (int, ``Fraction`` or SymPy rational, as a config field holds it) as an exact ``Fraction``."""
     if isinstance(value, sympy.Rational):
         return Fraction(int(value.p), int(value.q))
     return Fraction(value)
@@ -49,7 +50,7 @@ def make_divisible(value: Any, divisor: int = 8, min_value: int | None = None) -
     >>> make_divisible(32 * Fraction(11, 10)), make_divisible(1280 * Fraction(3, 4)), make_divisible(12)
     (32, 960, 16)
     """
-    exact = _fraction(value)
+    exact = exact_fraction(value)
     low = divisor if min_value is None else min_value
     rounded = max(low, math.floor(exact + Fraction(divisor, 2)) // divisor * divisor)
     if rounded < Fraction(9, 10) * exact:
@@ -153,4 +154,5 @@ def inverted_residual(*, batch: Any, in_channels: Any, expanded: Any, out_channe
     return Layer(cost=block.with_trace(trace), size=hw)
 
 
-__all__ = ["make_divisible", "check_multiplier", "Layer", "Excite", "conv_norm_act", "inverted_residual"]
+__all__ = ["exact_fraction", "make_divisible", "check_multiplier", "Layer", "Excite", "conv_norm_act",
+           "inverted_residual"]

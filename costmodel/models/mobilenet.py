@@ -25,9 +25,9 @@ from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, ratio_field, size_field
 from costmodel.models.mbconv import (
     Excite,
-    _fraction,
     check_multiplier,
     conv_norm_act,
+    exact_fraction,
     inverted_residual,
     make_divisible,
 )
@@ -79,7 +79,7 @@ class MobileNetV2Config(ArchConfig):
         _check_image(self)
 
     def channels(self, width: int) -> int:
-        return make_divisible(width * _fraction(self.width_mult))
+        return make_divisible(width * exact_fraction(self.width_mult))
 
     @property
     def image_step(self) -> int:
@@ -88,7 +88,7 @@ class MobileNetV2Config(ArchConfig):
 
     @property
     def last_channels(self) -> int:
-        return make_divisible(1280 * max(_fraction(self.width_mult), _fraction(1)))
+        return make_divisible(1280 * max(exact_fraction(self.width_mult), exact_fraction(1)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +108,7 @@ class MobileNetV3Config(ArchConfig):
         _check_image(self)
 
     def channels(self, width: int) -> int:
-        return make_divisible(width * _fraction(self.width_mult))
+        return make_divisible(width * exact_fraction(self.width_mult))
 
     @property
     def image_step(self) -> int:

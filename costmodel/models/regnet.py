@@ -26,7 +26,7 @@ from costmodel.cost.precision import FLOAT32, Precision, op_trace
 from costmodel.cost.trace import residual
 from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, flag_field, image_field, ratio_field, size_field
-from costmodel.models.mbconv import Excite, _fraction, check_multiplier, conv_norm_act, make_divisible
+from costmodel.models.mbconv import Excite, check_multiplier, conv_norm_act, exact_fraction, make_divisible
 from costmodel.ops.activations import activation
 from costmodel.ops.dense import linear
 from costmodel.ops.excitation import squeeze_excitation
@@ -87,7 +87,7 @@ class RegNetConfig(ArchConfig):
             check_multiplier(name, getattr(self, name))
         if self.w_0 % QUANT != 0:
             raise InvalidConfigError("w_0", self.w_0, f"must be a multiple of {QUANT} (torchvision's rule)")
-        if _fraction(self.w_m) <= 1:
+        if exact_fraction(self.w_m) <= 1:
             raise InvalidConfigError("w_m", self.w_m, "must be greater than 1")
         for side in self.image_hw:
             if isinstance(side, int) and side < 1:
@@ -109,7 +109,7 @@ class RegNetConfig(ArchConfig):
         rounded to a multiple of the group width ``min(g, w b)`` (``_make_divisible``).
         Computed in double precision (torchvision uses float32; the presets agree).
         """
-        w_0, w_a, w_m = float(self.w_0), float(_fraction(self.w_a)), float(_fraction(self.w_m))
+        w_0, w_a, w_m = float(self.w_0), float(exact_fraction(self.w_a)), float(exact_fraction(self.w_m))
         widths = []
         for j in range(int(self.depth)):
             exponent = round(math.log((w_0 + w_a * j) / w_0) / math.log(w_m))
@@ -120,7 +120,7 @@ class RegNetConfig(ArchConfig):
                 stages[-1][1] += 1
             else:
                 stages.append([width, 1])
-        b = _fraction(self.bottleneck)
+        b = exact_fraction(self.bottleneck)
         result = []
         for width, depth in stages:
             inner = int(width * b)
@@ -160,7 +160,7 @@ def bottleneck_block(*, batch: Any, in_channels: Any, stage: RegNetStage, stride
                       groups=inner // stage.group_width, act="relu", input_owned=False, **common)
     parts["a"], parts["b"] = a.cost, b.cost
     if config.se:
-        excite = Excite(squeeze=int(round(_fraction(config.se_ratio) * in_channels)))
+        excite = Excite(squeeze=int(round(exact_fraction(config.se_ratio) * in_channels)))
         parts["se"] = squeeze_excitation(batch=batch, channels=inner, squeeze=excite.squeeze, size=b.size,
                                          input_owned=False, convention=convention, precision=precision)
     c = conv_norm_act(in_channels=inner, out_channels=width, size=b.size, kernel=1, act=None,

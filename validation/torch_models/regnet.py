@@ -10,7 +10,7 @@ import torch
 from costmodel.validation.torch_models.mbconv import Conv2dNormActivation, SqueezeExcitation
 from torch import nn
 
-from costmodel.models.mbconv import _fraction
+from costmodel.models.mbconv import exact_fraction
 from costmodel.models.regnet import STRIDE, RegNetConfig, RegNetStage
 
 
@@ -52,7 +52,7 @@ class RegNet(nn.Module):
             blocks = []
             for j in range(stage.depth):
                 cin = width if j == 0 else stage.width
-                se = int(round(_fraction(config.se_ratio) * cin)) if config.se else None
+                se = int(round(exact_fraction(config.se_ratio) * cin)) if config.se else None
                 blocks.append(ResBottleneckBlock(cin, stage, STRIDE if j == 0 else 1, se))
             stages[f"block{i + 1}"] = nn.Sequential(*blocks)
             width = stage.width

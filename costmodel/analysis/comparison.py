@@ -48,6 +48,9 @@ def valid_step(config: ArchConfig, field: str) -> int:
     number of heads. Otherwise 1.
     """
     if field == "image_size":
+        own = getattr(config, "image_step", None)  # families that state their own (Swin, EfficientNet, ...)
+        if own is not None:
+            return int(own)
         if isinstance(config, ViTConfig):
             return int(config.patch_size)
         if isinstance(config, (ResNetConfig, ConvNeXtConfig)):

@@ -20,6 +20,7 @@ import sympy
 
 from costmodel.analysis.asymptotics import limit_exponent
 from costmodel.analysis.comparison import compare
+from costmodel.article import modern_claims
 from costmodel.article.claim_sections import (
     BEGIN_GENERATIVE,
     CONVNETS,
@@ -113,6 +114,8 @@ def render() -> str:
         "![attention variants](figures/claims_attention.png)", "",
         "What cannot be answered from costs: how much accuracy a rank k or m features give up. The article "
         "names no accuracy target, so that half of the trade-off is too vague to test here.", "",
+        "## Swin-T, ConvNeXt-T, EfficientNet-B0, ResNet-50, ViT-S/16 over image size", "",
+        *modern_claims.section(), "",
         "## F1-F6: the definitions", "", *definitions_section(), "",
         '<a id="generative"></a>', "## F14-F21: generative tasks", "",
         BEGIN_GENERATIVE, generative_section(), END_GENERATIVE, "",

@@ -53,7 +53,25 @@ from costmodel.core.symbols import B
 from costmodel.cost.precision import PARAM_BYTES, Precision, get_precision
 from costmodel.cost.trace import Peak, Trace, max_of
 from costmodel.cost.value import Cost
-from costmodel.models import ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig, convnet, convnext, resnet, vit
+from costmodel.models import (
+    ConvNetConfig,
+    ConvNeXtConfig,
+    EfficientNetConfig,
+    MobileNetV2Config,
+    MobileNetV3Config,
+    RegNetConfig,
+    ResNetConfig,
+    SwinConfig,
+    ViTConfig,
+    convnet,
+    convnext,
+    efficientnet,
+    mobilenet,
+    regnet,
+    resnet,
+    swin,
+    vit,
+)
 from costmodel.models.base import ArchConfig
 from costmodel.tracing.model import TracedModel
 
@@ -75,11 +93,14 @@ OPTIMIZERS: dict[str, Optimizer] = {o.name: o for o in (
 )}
 
 #: the configs whose builders produce memory traces (each has ``in_channels`` and ``num_classes``)
-MemoryConfig: TypeAlias = ViTConfig | ResNetConfig | ConvNeXtConfig | ConvNetConfig
+MemoryConfig: TypeAlias = (ViTConfig | ResNetConfig | ConvNeXtConfig | ConvNetConfig | SwinConfig | EfficientNetConfig
+                           | MobileNetV2Config | MobileNetV3Config | RegNetConfig)
 
 #: family modules whose builders produce memory traces
 _MODULES: dict[type[ArchConfig], ModuleType] = {
     ViTConfig: vit, ResNetConfig: resnet, ConvNeXtConfig: convnext, ConvNetConfig: convnet,
+    SwinConfig: swin, EfficientNetConfig: efficientnet, MobileNetV2Config: mobilenet, MobileNetV3Config: mobilenet,
+    RegNetConfig: regnet,
 }
 
 LABEL_BYTES = 8  #: int64 class labels
@@ -108,7 +129,9 @@ def _modelled(config: ArchConfig) -> MemoryConfig:
     """``config`` itself, checked to be of a family with a memory model (a traced model has one)."""
     if isinstance(config, TracedModel):
         return config  # it has in_channels, image_hw and num_classes
-    if type(config) in _MODULES and isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig)):
+    if type(config) in _MODULES and isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig,
+                                                        SwinConfig, EfficientNetConfig, MobileNetV2Config,
+                                                        MobileNetV3Config, RegNetConfig)):
         return config
     known = ", ".join(c.family for c in _MODULES)
     raise InvalidConfigError("config", type(config).__name__,
@@ -302,6 +325,9 @@ def training_memory(config: ArchConfig, *, batch: Any = B, optimizer: str = "ada
     precision = get_precision(dtype)
     if not isinstance(checkpoint, bool):
         raise InvalidConfigError("checkpoint", checkpoint, "must be true or false")
+    if checkpoint and not isinstance(config, (ViTConfig, ResNetConfig, ConvNeXtConfig, ConvNetConfig)):
+        raise InvalidConfigError("checkpoint", checkpoint, f"checkpointing is modelled for vit, resnet, convnext "
+                                                           f"and convnet, not yet for {config.family}")
     cost = memory_cost(config, batch=batch, dtype=precision, divisible=divisible)
     batch = as_size("batch", batch)
     trace, params = cost.trace, cost.params

@@ -14,15 +14,20 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B
 from costmodel.core.validity import collecting
 from costmodel.cost.value import Cost
-from costmodel.models import convnet, convnext, resnet, vit
+from costmodel.models import convnet, convnext, efficientnet, mobilenet, regnet, resnet, swin, vit
 from costmodel.models.base import ArchConfig
 from costmodel.models.convnet import ConvNetConfig
 from costmodel.models.convnext import ConvNeXtConfig
+from costmodel.models.efficientnet import EfficientNetConfig
 from costmodel.models.generative import MODULES as _GENERATIVE_MODULES
+from costmodel.models.mobilenet import MobileNetV2Config, MobileNetV3Config
+from costmodel.models.regnet import RegNetConfig
 from costmodel.models.resnet import ResNetConfig
+from costmodel.models.swin import SwinConfig
 from costmodel.models.vit import ViTConfig
 
-_CLASSES: tuple[type[ArchConfig], ...] = (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig,
+_CLASSES: tuple[type[ArchConfig], ...] = (ConvNetConfig, ResNetConfig, ConvNeXtConfig, ViTConfig, SwinConfig,
+                                          EfficientNetConfig, MobileNetV2Config, MobileNetV3Config, RegNetConfig,
                                           *_GENERATIVE_MODULES)
 FAMILIES: dict[str, type[ArchConfig]] = {cls.family: cls for cls in _CLASSES}
 
@@ -31,6 +36,11 @@ _FAMILY_MODULES = {
     ResNetConfig: resnet,
     ConvNeXtConfig: convnext,
     ViTConfig: vit,
+    SwinConfig: swin,
+    EfficientNetConfig: efficientnet,
+    MobileNetV2Config: mobilenet,
+    MobileNetV3Config: mobilenet,
+    RegNetConfig: regnet,
     **_GENERATIVE_MODULES,
 }
 
@@ -42,7 +52,8 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     Parameters
     ----------
     config : ArchConfig
-        A ``ViTConfig``, ``ResNetConfig``, ``ConvNeXtConfig`` or ``ConvNetConfig``.
+        A ``ViTConfig``, ``ResNetConfig``, ``ConvNeXtConfig``, ``ConvNetConfig``, ``SwinConfig``,
+        ``EfficientNetConfig``, ``MobileNetV2Config``, ``MobileNetV3Config`` or ``RegNetConfig``.
     batch : int or SymPy expression
         Images per step; the symbol ``B`` by default.
     convention : Convention or its name
@@ -86,4 +97,5 @@ def cost(config: ArchConfig, *, batch: Any = B, convention: str | Convention = F
     return total.with_conditions(*config.conditions(), *found)
 
 
-__all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig"]
+__all__ = ["cost", "FAMILIES", "ArchConfig", "ConvNetConfig", "ResNetConfig", "ConvNeXtConfig", "ViTConfig",
+           "SwinConfig", "EfficientNetConfig", "MobileNetV2Config", "MobileNetV3Config", "RegNetConfig"]

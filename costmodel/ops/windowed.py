@@ -20,9 +20,12 @@ from typing import Any
 import sympy
 
 from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.cost.precision import Precision, op_trace
+from costmodel.cost.traffic import F32, Traffic
 from costmodel.cost.value import Cost
-from costmodel.ops.attention import softmax_attention
+from costmodel.ops.attention import explicit_views, softmax_attention
 from costmodel.ops.conv import pair
+from costmodel.ops.dense import linear
 from costmodel.ops.pointwise import elementwise
 
 
@@ -101,4 +104,75 @@ def windowed_attention(*, batch: Any, heads: Any, grid: Any, window: Any, head_d
     return core + Cost.group(parts) if parts else core
 
 
-__all__ = ["windowed_attention", "windows_along", "padded_grid"]
+def shift_applies(padded: tuple[Any, Any], window: Any) -> Any:
+    r"""Whether a shifted block really shifts: torchvision drops the shift along a side the window
+    covers (:math:`M \ge h_p`), so the mask is used when :math:`h_p > M` or :math:`w_p > M`.
+
+    A bool for integers; a SymPy 0/1 ``Piecewise`` for symbols.
+    """
+    (ph, pw), (wh, ww) = padded, pair("window", window)
+    condition = sympy.Or(sympy.Gt(ph, wh), sympy.Gt(pw, ww))
+    if condition in (sympy.true, sympy.false):
+        return bool(condition)
+    return sympy.Piecewise((1, condition), (0, True))
+
+
+def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any, Any], window: Any,
+                           shifted: bool = False, divisible: bool = False, convention: Convention = FLOP_COUNTER,
+                           precision: Precision | None = None) -> Cost:
+    r"""torchvision's ``ShiftedWindowAttention`` (v1) on an ``h x w`` grid of width ``d``: pad, (shift),
+    ``qkv``, scale ``q``, :func:`windowed_attention` (explicit, relative position bias), ``proj``.
+
+    .. math::
+        N_p = B h_p w_p, \quad \mathrm{MACs} = 3 N_p d^2 + 2 N_p M^2 d + N_p d^2, \quad
+        \mathrm{params} = 4 d^2 + 4 d + (2M - 1)^2 h
+
+    ``qkv`` and ``proj`` run on the padded grid :func:`padded_grid`. Under ``FULL`` the
+    scaling of ``q`` (one multiply per element) and, where :func:`shift_applies`, the
+    mask add are counted. Parts ``qkv``, ``scale``, ``core/...``, ``proj``.
+
+    Memory (float32; checked with ``saved_tensors_hooks``): ``qkv`` keeps the padded,
+    window-partitioned input (a copy: ``N_p d``); the scaling of ``q`` keeps nothing (a
+    scalar); ``q k^T`` keeps the scaled ``q`` and a contiguous copy of ``k^T`` (``N_p d``
+    each), the softmax its output (``B n_w h M^4``), ``attn @ v`` a contiguous copy of ``v``
+    (the probabilities are already kept); ``proj`` keeps the merged heads (``N_p d``).
+    Where ``torch.matmul`` folds ``(B n_w, h)`` without copying
+    (:func:`~costmodel.ops.attention.explicit_views`: one head, or one window in all),
+    ``k^T`` and ``v`` are views of the ``qkv`` output, kept whole (``3 N_p d``). Mixed
+    precision: adding the float32 bias table promotes the scores to float32, so the
+    probabilities are float32, and ``attn @ v`` keeps a 16-bit copy of them as well.
+    """
+    ph, pw = padded_grid(grid, window, divisible=divisible)
+    (wh, ww) = pair("window", window)
+    rows = batch * ph * pw
+    head_dim = sympy.sympify(dim) / heads if not (isinstance(dim, int) and isinstance(heads, int)) else dim // heads
+    mask = shift_applies((ph, pw), window) if shifted else False
+    core = windowed_attention(batch=batch, heads=heads, grid=grid, window=window, head_dim=head_dim, fused=False,
+                              shifted=False, divisible=divisible, convention=convention)
+    if mask is not False and convention.count_elementwise:
+        scores = rows * heads * wh * ww
+        core = core + Cost.group({"mask": elementwise("add", scores * mask, convention)})
+    memory: dict[str, Any] = dict(convention=convention, precision=precision)
+    c_bytes = precision.compute_bytes if precision is not None else F32
+    # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient
+    scale = elementwise("mul", rows * dim, convention).with_traffic(
+        Traffic.op("elementwise", forward=c_bytes * 2 * rows * dim, backward=c_bytes * 2 * rows * dim))
+    qkv = linear(rows=rows, in_features=dim, out_features=3 * dim, **memory)
+    proj = linear(rows=rows, in_features=dim, out_features=dim, **memory)
+    if precision is not None:
+        c, f = precision.compute_bytes, precision.bytes("float32")
+        scores = rows * heads * wh * ww
+        windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
+        # q, k^T, v copies, or (views) q and the qkv output storage
+        tokens = (4 if explicit_views(batch * windows, heads) else 3) * rows * dim
+        # the float32 bias makes the scores float32: the softmax keeps float32 probabilities,
+        # and under autocast ``attn @ v`` keeps its own 16-bit copy of them
+        saved = [(c * tokens, tokens), (f * scores, scores)]
+        if precision.mixed:
+            saved.append((c * scores, scores))
+        core = core.with_trace(op_trace(precision, saved=saved, transient=c * rows * dim * 4 + 2 * f * scores,
+                                        live=c * 3 * rows * dim + 2 * f * scores))
+    return Cost.group({"qkv": qkv, "scale": scale, "core": core, "proj": proj})
+
+
+__all__ = ["windowed_attention", "windows_along", "padded_grid", "shift_applies", "window_attention_block"]

@@ -6,13 +6,13 @@ import pytest
 
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.core.units import ureg
+from costmodel.hardware.device_files import load_device_file
 from costmodel.hardware.devices import (
     BUILTIN_DEVICES,
     DeviceSpec,
     as_quantity,
     canonical_dtype,
     list_devices,
-    load_device_file,
     register_device,
     unregister_device,
 )

@@ -26,7 +26,7 @@ from costmodel.validation.report import ValidationRecord, read_results, records_
 from costmodel.validation.timing import TimeRecord, markdown_table, records_from_file, write_time_results
 
 from costmodel.core.errors import CostModelError, InvalidConfigError, ResultsFileError
-from costmodel.hardware.devices import load_device_file
+from costmodel.hardware.device_files import load_device_file
 from costmodel.hardware.lookup import load_profile, save_profile
 from costmodel.hardware.profiles import DeviceProfile, Rate
 from costmodel.models import ConvNetConfig

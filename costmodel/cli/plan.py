@@ -58,7 +58,7 @@ def _price(text: str | None) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan a training run: a table of times, memory, fit and cost (or ``--json``)."""
-    from costmodel.hardware.devices import load_device_file
+    from costmodel.hardware.device_files import load_device_file
     from costmodel.hardware.planning import parse_count, plan
 
     if args.device_file:

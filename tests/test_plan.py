@@ -267,3 +267,23 @@ def test_recorded_cpu_time_validation_meets_the_targets_and_the_docs_show_it():
     s = summary([r for r in records if r.dtype == "fp32"])
     assert s["median_abs_error"] <= 0.15 and s["max_abs_error"] <= 0.30
     assert markdown_table(records) in (root / "docs" / "validation.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_current_model_still_meets_the_cpu_time_targets_on_the_recorded_run():
+    """Re-predict every recorded CPU case with today's code and the profile recorded with it:
+    a change in the traffic or kernel model that breaks the CPU step time fails here
+    (targets: median |error| <= 15 %, max <= 30 %, against the measured times on file)."""
+    import json
+    import statistics
+
+    from costmodel.validation.timing import RESULTS_DIR, predict
+
+    from costmodel.hardware.profiles import DeviceProfile
+
+    run = json.loads((RESULTS_DIR / "cpu.json").read_text())["time"]
+    profile = DeviceProfile.from_json(run["profiles"]["fp32"])
+    errors = [abs(predict(r["model"], r["batch"], profile, r["optimizer"])["step_s"] / r["measured_step_s"] - 1)
+              for r in run["records"] if r.get("measured_step_s")]
+    assert len(errors) == 12
+    assert statistics.median(errors) <= 0.15 and max(errors) <= 0.30, errors

@@ -31,7 +31,8 @@ from costmodel.analysis.metrics import get_metric, metric_expression
 from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.units import Quantity, ureg
-from costmodel.models import ArchConfig, ConvNetConfig, ConvNeXtConfig, ResNetConfig, ViTConfig
+from costmodel.memory.budget import resolution_step
+from costmodel.models import ArchConfig, ViTConfig
 from costmodel.models.presets import get_preset
 
 
@@ -43,21 +44,12 @@ def metric_unit(metric: str) -> str:
 def valid_step(config: ArchConfig, field: str) -> int:
     """The spacing of values of ``field`` for which the config is valid and its closed form exact.
 
-    ``image_size``: the patch size of a ViT; the total stride (32) of a ResNet or
-    ConvNeXt; ``2**pools * stride**layers`` of a plain ConvNet. ``width`` of a ViT: the
-    number of heads. Otherwise 1.
+    ``image_size``: :func:`costmodel.memory.budget.resolution_step` (the patch size of a ViT,
+    the total stride of a ResNet or ConvNeXt, a family's own ``image_step``, ...). ``width``
+    of a ViT: the number of heads. Otherwise 1.
     """
     if field == "image_size":
-        own = getattr(config, "image_step", None)  # families that state their own (Swin, EfficientNet, ...)
-        if own is not None:
-            return int(own)
-        if isinstance(config, ViTConfig):
-            return int(config.patch_size)
-        if isinstance(config, (ResNetConfig, ConvNeXtConfig)):
-            return 32
-        if isinstance(config, ConvNetConfig):
-            layers = len(config.channels)
-            return int((2 if config.pool != "none" else 1) ** layers * config.stride ** layers)
+        return resolution_step(config)
     if field == "width" and isinstance(config, ViTConfig):
         return int(config.heads)
     return 1

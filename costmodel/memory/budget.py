@@ -208,8 +208,13 @@ def largest_batch(config: ArchConfig, budget: int, *, optimizer: str = "adam", d
 
 
 def resolution_step(config: ArchConfig) -> int:
-    """The image sides searched are multiples of this: the patch size of a ViT, the total stride of a
-    ResNet (32) or ConvNeXt (``4 * 2**(stages - 1)``), the pools and strides of a ConvNet."""
+    """The image sides for which a config is valid and its closed form exact are multiples of this:
+    the step a family states itself (``image_step``: Swin, EfficientNet, MobileNet, RegNet, a
+    traced model), the patch size of a ViT, the total stride of a ResNet (32) or ConvNeXt
+    (``4 * 2**(stages - 1)``), the pools and strides of a ConvNet; 1 otherwise."""
+    own = getattr(config, "image_step", None)
+    if own is not None:
+        return int(own)
     if isinstance(config, ViTConfig):
         return int(config.patch_size)
     if isinstance(config, ResNetConfig):
@@ -219,7 +224,7 @@ def resolution_step(config: ArchConfig) -> int:
     if isinstance(config, ConvNetConfig):
         layers = len(config.channels)
         return int(int(config.stride) ** layers * (2**layers if config.pool != "none" else 1))
-    raise InvalidConfigError("config", type(config).__name__, "has no memory model")
+    return 1
 
 
 def largest_resolution(config: ArchConfig, budget: int, *, batch: int = 1, optimizer: str = "adam",

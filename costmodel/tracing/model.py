@@ -95,6 +95,18 @@ class TracedModel(display.Displayable):
             return height
         return (height, width)
 
+    @property
+    def image_step(self) -> int:
+        """Image sides valid for the traced formulas are multiples of this: the least common multiple
+        of the divisors PyTorch's guards demand of ``H`` or ``W`` (``Eq(Mod(H, k), 0)``), else 1."""
+        step = 1
+        for condition in self.conditions:
+            for mod in condition.relation.atoms(sympy.Mod):
+                base, k = mod.args
+                if base in (H, W) and k.is_Integer and condition.relation == sympy.Eq(mod, 0):
+                    step = int(sympy.ilcm(step, int(k)))
+        return step
+
     def field_names(self) -> tuple[str, ...]:
         """The fields a comparison may vary: the image size (when height and width are symbolic)."""
         return ("image_size",) if {"height", "width"} <= set(self.dynamic) else ()

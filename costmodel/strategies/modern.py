@@ -2,7 +2,7 @@
 
 Each draws small, valid configs (the shapes of the ``small_configs`` of their unit tests):
 
-* Swin: 1 to 3 stages, heads dividing every stage's width, a patch of 2 or 4 and windows of 2,
+* Swin: 1 to 3 stages, 1 or 2 heads dividing every stage's width, a patch of 2 or 4, windows of 2,
   3 or 5, so that the default image sides (up to 32) give maps the window does not divide
   (padding) and last-stage maps smaller than the window;
 * EfficientNet, MobileNet: width multipliers of 1/10 to 7/20 (every width is then 8 to 40
@@ -42,7 +42,7 @@ def _swin(draw: Any, f: Fields, image_size: Any) -> SwinConfig:
     dim = f.fixed("embed_dim")
     if dim is None:
         dim = f("embed_dim", st.sampled_from((2, 4, 8)))
-    heads = f("num_heads", st.tuples(*(divisor_of(dim * 2**i, 4) for i in range(stages))), tuple)
+    heads = f("num_heads", st.tuples(*(divisor_of(dim * 2**i, 2) for i in range(stages))), tuple)
     hi = side_range(image_size)[1]
     patch = f("patch_size", st.sampled_from(tuple(p for p in (2, 4) if p <= hi) or (1,)))
     return SwinConfig(patch_size=patch, embed_dim=dim,

@@ -24,7 +24,8 @@ import pytest
 import torch
 from costmodel.validation.build import build, example_input, measure_flops
 from costmodel.validation.flops import count_flops, count_params
-from costmodel.validation.memory import measure_saved, measure_tracked_peak
+from costmodel.validation.memory import measure_saved
+from costmodel.validation.peaks import measure_tracked_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ from costmodel.memory.footprint import memory_cost, training_memory
 from costmodel.models import EfficientNetConfig, cost
 from costmodel.models.mbconv import make_divisible
 from costmodel.models.presets import get_preset
+from costmodel.strategies import configs
 
 PUBLISHED = {  # name: (params, GFLOPS as published, 2 decimals)
     "efficientnet_b0": (5_288_548, 0.39),
@@ -121,19 +123,15 @@ def test_b7_depths_round_up():
     assert [s.layers for s in get_preset("efficientnet_b7").stages()] == [4, 7, 7, 10, 10, 13, 4]
 
 
-@st.composite
-def small_configs(draw):
-    return EfficientNetConfig(width_mult=draw(st.sampled_from([Fraction(1, 10), Fraction(1, 4), Fraction(3, 10)])),
-                              depth_mult=draw(st.sampled_from([Fraction(1, 4), Fraction(2, 5)])),
-                              image_size=(draw(st.integers(5, 40)), draw(st.integers(5, 40))),
-                              num_classes=draw(st.integers(1, 6)), in_channels=draw(st.integers(1, 3)))
+#: the public strategy: width multipliers 1/10 to 7/20, depth multipliers 1/4 or 2/5, odd sides
+small_configs = configs(EfficientNetConfig, image_size=(5, 40), num_classes=st.integers(1, 6))
 
 
 dtypes = st.sampled_from(["float32", "bfloat16"])
 
 
 @settings(max_examples=4, deadline=None)
-@given(config=small_configs(), dtype=dtypes)
+@given(config=small_configs, dtype=dtypes)
 def test_small_configs_with_odd_sizes_equal_module(config, dtype):
     # batch 2: a training-mode batch norm needs more than one value per channel (1x1 maps at the end)
     assert_module(config, 2, dtype=dtype)

@@ -27,6 +27,7 @@ from costmodel.core.symbols import B, H, W
 from costmodel.cost.value import Cost
 from costmodel.models import MobileNetV2Config, MobileNetV3Config, cost
 from costmodel.models.presets import get_preset
+from costmodel.strategies import configs
 
 PUBLISHED = {
     "mobilenet_v2": (3_504_872, 0.30),
@@ -78,21 +79,16 @@ def test_full_convention_counts_the_hardswish():
     assert cost(get_preset("mobilenet_v3_small"), batch=1).part("head/act").forward_flops == 0
 
 
-widths = st.sampled_from([Fraction(1, 10), Fraction(1, 4), Fraction(7, 20)])
-sides = st.integers(3, 40)
-
-
 @settings(max_examples=3, deadline=None)
-@given(width=widths, height=sides, width_px=sides, dtype=dtypes)
-def test_small_v2_configs_equal_module(width, height, width_px, dtype):
-    assert_module(MobileNetV2Config(width_mult=width, image_size=(height, width_px), num_classes=4), 2, dtype=dtype)
+@given(config=configs(MobileNetV2Config, image_size=(3, 40), num_classes=4), dtype=dtypes)
+def test_small_v2_configs_equal_module(config, dtype):
+    assert_module(config, 2, dtype=dtype)
 
 
 @settings(max_examples=4, deadline=None)
-@given(variant=st.sampled_from(["large", "small"]), width=widths, height=sides, width_px=sides, dtype=dtypes)
-def test_small_v3_configs_equal_module(variant, width, height, width_px, dtype):
-    assert_module(MobileNetV3Config(variant=variant, width_mult=width, image_size=(height, width_px),
-                                    num_classes=3), 2, dtype=dtype)
+@given(config=configs(MobileNetV3Config, image_size=(3, 40), num_classes=3), dtype=dtypes)
+def test_small_v3_configs_equal_module(config, dtype):
+    assert_module(config, 2, dtype=dtype)
 
 
 def test_peak_of_a_small_config_equals_memtracker():

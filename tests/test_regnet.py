@@ -22,6 +22,7 @@ from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, H, W
 from costmodel.models import RegNetConfig, cost
 from costmodel.models.presets import get_preset
+from costmodel.strategies import configs
 
 PUBLISHED = {
     "regnet_x_400mf": (5_495_976, 0.41),
@@ -74,17 +75,12 @@ def test_y_block_by_hand():
     assert c.forward_flops == 2 * (s * 32 * 48 + t * 32 * 48 + s * 48 * 9 * 8 + 2 * 48 * 8 + s * 48 * 48)
 
 
-@st.composite
-def small_configs(draw):
-    return RegNetConfig(depth=draw(st.integers(1, 5)), w_0=draw(st.sampled_from([8, 16])),
-                        w_a=draw(st.sampled_from([4, 8, 12.5])), w_m=draw(st.sampled_from([1.5, 2, 2.5])),
-                        group_width=draw(st.sampled_from([4, 8])), se=draw(st.booleans()),
-                        stem_width=draw(st.sampled_from([8, 16])),
-                        image_size=(draw(st.integers(5, 40)), draw(st.integers(5, 40))), num_classes=3)
+#: the public strategy: 1 to 5 blocks, w_0 8 or 16, slopes 4 to 12.5, multipliers 1.5 to 2.5, with or without SE
+small_configs = configs(RegNetConfig, image_size=(5, 40), num_classes=3)
 
 
 @settings(max_examples=5, deadline=None)
-@given(config=small_configs(), dtype=dtypes)
+@given(config=small_configs, dtype=dtypes)
 def test_small_configs_with_odd_sizes_equal_module(config, dtype):
     assert_module(config, 2, dtype=dtype)
 

@@ -16,7 +16,7 @@ import functools
 
 import pytest
 from costmodel.validation.build import measure_flops
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
 
@@ -26,6 +26,7 @@ from costmodel.core.symbols import B, H, R, W
 from costmodel.models import SwinConfig, cost
 from costmodel.models.presets import get_preset
 from costmodel.models.swin import stage_sizes
+from costmodel.strategies import configs
 
 PUBLISHED = {
     "swin_t": (28_288_354, 4.49),
@@ -98,21 +99,36 @@ def _core_without_mask(config):
     return cost(config.replace(depths=(1,)), batch=1, convention=FULL).part("stage0/blocks/attn/core").forward_flops
 
 
-@st.composite
-def small_configs(draw):
-    stages = draw(st.integers(1, 3))
-    dim = draw(st.sampled_from([4, 8]))
-    heads = tuple(draw(st.sampled_from([1, 2])) for _ in range(stages))
-    patch = draw(st.sampled_from([2, 4]))
-    return SwinConfig(patch_size=patch, embed_dim=dim, depths=tuple(draw(st.integers(1, 2)) for _ in range(stages)),
-                      num_heads=heads, window_size=draw(st.sampled_from([2, 3, 5])),
-                      mlp_ratio=draw(st.sampled_from([2, 4])),
-                      image_size=(draw(st.integers(patch, 40)), draw(st.integers(patch, 40))),
-                      num_classes=draw(st.integers(1, 5)), in_channels=draw(st.integers(1, 3)))
+#: the public strategy: 1-3 stages, patch 2 or 4, windows 2, 3 or 5 (padding, and windows larger than the map)
+small_configs = configs(SwinConfig, image_size=(2, 40))
+
+
+def _maps(config):
+    """Each stage's map (height, width), derived here: the patch conv floors, each merging halves with a ceiling."""
+    h, w = (side // config.patch_size for side in config.image_hw)
+    maps = [(h, w)]
+    for _ in range(1, len(config.depths)):
+        h, w = -(-h // 2), -(-w // 2)
+        maps.append((h, w))
+    return maps
+
+
+@pytest.mark.parametrize("case", ["padded", "window larger than the map", "window divides the map"])
+def test_public_strategy_draws_padding_and_windows_larger_than_the_map(case):
+    """``costmodel.strategies.configs(SwinConfig)`` (default sides 1 to 32) reaches each window case."""
+    def reaches(config):
+        sides = [side for hw in _maps(config) for side in hw]
+        if case == "padded":
+            return any(side % config.window_size and side > config.window_size for side in sides)
+        if case == "window larger than the map":
+            return any(side < config.window_size for side in sides)
+        return all(side % config.window_size == 0 for side in sides)
+
+    find(configs(SwinConfig), reaches, settings=settings(max_examples=500, database=None))
 
 
 @settings(max_examples=8, deadline=None)
-@given(config=small_configs(), batch=st.integers(1, 2), dtype=dtypes)
+@given(config=small_configs, batch=st.integers(1, 2), dtype=dtypes)
 def test_small_configs_with_padding_and_odd_sizes_equal_module(config, batch, dtype):
     assert_module(config, batch, dtype=dtype)
 

@@ -33,6 +33,7 @@ import sympy
 from costmodel.analysis.metrics import available, cost_of, get_metric, metric_expression
 from costmodel.core.conventions import FLOP_COUNTER, Convention, get_convention
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.numeric import numpy_function
 from costmodel.core.validity import check_arrays
 from costmodel.models import FAMILIES, ArchConfig, ViTConfig
 from costmodel.models.presets import PRESETS, get_preset
@@ -121,14 +122,6 @@ def _stackable(e: sympy.Expr) -> bool:
             and not any(a.has(sympy.Max, sympy.Min) for a in e.args))
 
 
-def _lambdify(args: tuple[sympy.Symbol, ...], exprs: list[sympy.Expr]) -> Any:
-    """``lambdify`` to numpy code whose namespace is numpy itself: ``modules="numpy"`` would
-    first import numpy's optional submodules (a tenth of a second in a fresh process)."""
-    from sympy.printing.numpy import NumPyPrinter
-
-    return sympy.lambdify(args, exprs, modules=[{"numpy": np}], printer=NumPyPrinter, cse=True)
-
-
 class _Compiled:
     """Several expressions as one numpy function returning a list (common subexpressions shared).
 
@@ -142,8 +135,8 @@ class _Compiled:
         table = dict(zip(big, slots, strict=True))
         self.envelopes = [_Envelope(e) for e in big]
         monomials = [m for env in self.envelopes for m in env.monomials]
-        self.terms = _lambdify(args, [exact_numpy_form(m) for m in monomials])
-        self.outer = _lambdify((*args, *slots), [exact_numpy_form(e.xreplace(table)) for e in exprs])
+        self.terms = numpy_function(args, [exact_numpy_form(m) for m in monomials])
+        self.outer = numpy_function((*args, *slots), [exact_numpy_form(e.xreplace(table)) for e in exprs])
 
     def __call__(self, *inputs: np.ndarray) -> list[Any]:
         values: list[np.ndarray] = []

@@ -54,6 +54,7 @@ from typing import Any
 import sympy
 
 from costmodel.core.errors import InvalidConfigError
+from costmodel.core.numeric import numpy_function
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -246,7 +247,7 @@ def normalise(symbol: Any, value: Any, name: str | None = None) -> Any:
 # -- vectorised checks ---------------------------------------------------------------------
 @functools.lru_cache(maxsize=512)
 def _compiled(relation: Any, args: tuple[sympy.Symbol, ...]) -> Any:
-    return sympy.lambdify(args, relation, modules="numpy")
+    return numpy_function(args, relation, cse=False)
 
 
 def check_arrays(conditions: Iterable[Condition], args: Sequence[sympy.Symbol], arrays: Sequence[Any], *,

@@ -169,3 +169,15 @@ def test_symbolic_evaluation_agrees_with_the_integer_config(width: int, heads: i
         assert str(info.value) == str(exc)
         return
     assert symbolic.evaluate(d=width, B=batch) == expected
+
+
+def test_a_part_of_a_symbolic_cost_keeps_the_models_rules():
+    """``cost.part(...)`` is checked like the whole: 12 heads do not divide a width of 100."""
+    from costmodel.core.errors import InvalidConfigError
+    from costmodel.core.symbols import d
+    from costmodel.models import ViTConfig, cost
+
+    part = cost(ViTConfig(width=d, heads=12), batch=1).part("blocks")
+    assert part.evaluate(d=768).forward_flops.magnitude > 0
+    with pytest.raises(InvalidConfigError, match="width=100"):
+        part.evaluate(d=100)

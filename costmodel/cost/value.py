@@ -215,14 +215,15 @@ class Cost(display.Displayable):
         return not any(expr.has(*_ROUNDING) for expr in self.metrics().values())
 
     def part(self, path: str) -> Cost:
-        """The child at ``path``, e.g. ``"blocks/attn/qkv"``."""
+        """The child at ``path``, e.g. ``"blocks/attn/qkv"``, carrying the whole cost's validity
+        conditions (a part of a model is valid where the model is)."""
         node = self
         for name in path.strip("/").split("/"):
             children = dict(node.parts)
             if name not in children:
                 raise UnknownPresetError("part", name, children)
             node = children[name]
-        return node
+        return node.with_conditions(*self.conditions) if self.conditions else node
 
     def walk(self, prefix: str = "") -> Iterator[tuple[str, Cost]]:
         """Every named node, depth first, as ``(path, cost)``."""

@@ -72,8 +72,7 @@ def test_an_exceeded_limit_exits_1(tmp_path, capsys):
     ('[budget.backbone]\nmodel = "resnet50"\nmax_params = "many"\n', "budget.backbone.max_params='many'"),
     ('[budget.backbone]\nmodel = "resnet500"\nmax_params = "26e6"\n', "budget.backbone.model='resnet500': unknown "
                                                                      "model 'resnet500'. Did you mean resnet50"),
-    ('[budget.backbone]\nmodel = "mypkg.nets:tiny"\nmax_params = "1e6"\n', "budget.backbone.model='mypkg.nets:tiny': "
-                                                                          "module specs"),
+    ('[budget.backbone]\nmodel = "mypkg.nets:tiny"\nmax_params = "1e6"\n', "budget.backbone.model='mypkg.nets:tiny': "),
     ('[budget.backbone]\nmodel = "resnet50"\nmax_step_time = "5 ms"\n', "budget.backbone.device=None: is needed by "
                                                                        "max_step_time"),
     ('[budget.backbone]\nmodel = "resnet50"\n', "budget.backbone="),
@@ -133,13 +132,17 @@ def test_pyproject_tool_table(tmp_path, capsys):
     assert [b.name for b in load_budgets(path)] == ["small"]
 
 
-def test_module_specs_use_the_hook_of_issue_12(tmp_path, monkeypatch):
-    from costmodel.models.presets import get_preset
-    from costmodel.testing import budgets
-
-    monkeypatch.setattr(budgets, "MODULE_RESOLVER", lambda spec: get_preset("resnet18"))
-    path = write(tmp_path, '[budget.mine]\nmodel = "mypkg.nets:tiny"\nmax_params = "12e6"\n')
-    assert check_budgets(path).ok
+def test_module_specs_are_traced(tmp_path):
+    """A ``file.py:factory`` model is traced; its parameters by hand: conv 3*8*9 + 8 = 224, linear 8*10 + 10 = 90."""
+    (tmp_path / "tiny.py").write_text("import torch.nn as nn\n\ndef make():\n    return nn.Sequential("
+                                      "nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), "
+                                      "nn.Linear(8, 10))\n")
+    spec = f"{tmp_path / 'tiny.py'}:make"
+    fits = write(tmp_path, f'[budget.mine]\nmodel = "{spec}"\nimage_size = 32\nmax_params = "314"\n')
+    assert check_budgets(fits).ok
+    over = tmp_path / "over.toml"
+    over.write_text(f'[budget.mine]\nmodel = "{spec}"\nimage_size = 32\nmax_params = "313"\n')
+    assert not check_budgets(over).ok
 
 
 def test_pytest_plugin_option_and_fixture(pytester):

@@ -19,8 +19,9 @@ in a ``pyproject.toml``)::
 Limits are pint strings (or plain numbers: params, FLOPs, bytes, seconds). Every problem of the
 file is a :class:`~costmodel.core.errors.InvalidConfigError` whose field is
 ``budget.NAME.KEY`` (an unknown key with the closest known one, a bad unit, an unknown model).
-A model given as a module spec (``"package.module:factory"``) is for the module tracer of
-issue #12: :data:`MODULE_RESOLVER` is the hook it sets; until then such a spec is refused.
+A model given as a module spec (``"package.module:factory"`` or ``"path/to/model.py:factory"``)
+is traced with :func:`costmodel.tracing.trace.trace_module` at the budget's ``image_size``
+(3 input channels); :data:`MODULE_RESOLVER` may replace that (``spec, image_size -> model``).
 """
 
 from __future__ import annotations
@@ -49,8 +50,18 @@ KEYS = (*SETTINGS, *LIMITS)
 _MEMORY_DTYPES = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*$")
 
-#: ``spec -> config`` for model specs that name a module (``"pkg.mod:factory"``); set by issue #12's tracer
-MODULE_RESOLVER: Callable[[str], Any] | None = None
+#: ``(spec, image_size) -> model`` for model specs that name a module; None: trace it (:func:`_traced`)
+MODULE_RESOLVER: Callable[[str, Any], Any] | None = None
+
+
+def _traced(spec: str, image_size: Any) -> Any:
+    """The module of ``spec`` traced at a square ``image_size`` (or ``(height, width)``), 3 channels."""
+    from costmodel.tracing.spec import load_module
+    from costmodel.tracing.trace import trace_module
+
+    height, width = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    traced = trace_module(load_module(spec), (3, int(height), int(width)), name=spec)
+    return traced.replace(image_size=traced.input_shape[1:])
 
 
 @dataclass(frozen=True)
@@ -177,10 +188,11 @@ def _model(budget: str, table: dict[str, Any]) -> Any:
     if not isinstance(spec, str):
         raise _error(budget, "model", spec, "must be a preset name")
     if ":" in spec:
-        if MODULE_RESOLVER is None:
-            raise _error(budget, "model", spec, "module specs (package.module:factory) need the module tracer "
-                                                "(issue #12), which is not installed; use a preset name")
-        return MODULE_RESOLVER(spec)
+        size = table.get("image_size", 224)
+        try:
+            return (MODULE_RESOLVER or _traced)(spec, tuple(size) if isinstance(size, list) else size)
+        except CostModelError as exc:
+            raise _error(budget, "model", spec, str(exc)) from exc
     if spec not in PRESETS:
         raise _error(budget, "model", spec, UnknownPresetError("model", spec, PRESETS).message)
     config = PRESETS[spec]

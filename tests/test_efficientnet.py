@@ -24,7 +24,8 @@ import pytest
 import torch
 from costmodel.validation.build import build, example_input, measure_flops
 from costmodel.validation.flops import count_flops, count_params
-from costmodel.validation.memory import measure_saved, measure_tracked_peak
+from costmodel.validation.memory import measure_saved
+from costmodel.validation.peaks import measure_tracked_peak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -151,9 +151,9 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     when no pad is positive), ``torch.roll`` (shifted blocks where :func:`shift_applies`; a roll
     over two dims is two copies: ATen rolls one dim after the other) and the window partition ``permute(...).reshape``
     before ``qkv`` (float32 under autocast: the ``LayerNorm`` output), and after ``proj`` with the
-    window reverse and the roll back; ``torch.matmul`` makes contiguous copies of ``k^T`` and
-    ``v`` (where :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are
-    merged by ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``kv_copies``,
+    window reverse and the roll back; ``torch.matmul`` makes contiguous copies of the scaled ``q`` (the product
+    keeps ``q``'s permuted strides), ``k^T`` and ``v`` (where :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are
+    merged by ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``qkv_copies``,
     ``merge_heads``, ``reverse``.
 
     Memory (float32; checked with ``saved_tensors_hooks``): ``qkv`` keeps the padded,
@@ -199,10 +199,10 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
                                         live=c * 3 * rows * dim + 2 * f * scores))
     f_bytes = precision.bytes("float32") if precision is not None else F32
     windows_n = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
-    kv = 0 if explicit_views(batch * windows_n, heads) else 2
+    kv = 0 if explicit_views(batch * windows_n, heads) else 3
     roll = (1 if mask else 0) if isinstance(mask, bool) else mask
     return Cost.group({"partition": layout_copies(rows * dim, f_bytes, 2 + 2 * roll), "qkv": qkv, "scale": scale,
-                       "kv_copies": layout_copies(rows * dim, c_bytes, kv), "core": core,
+                       "qkv_copies": layout_copies(rows * dim, c_bytes, kv), "core": core,
                        "merge_heads": layout_copies(rows * dim, c_bytes, 1), "proj": proj,
                        "reverse": layout_copies(rows * dim, c_bytes, 1 + 2 * roll)})
 

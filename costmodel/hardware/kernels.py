@@ -122,23 +122,23 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 #: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "sm_70": KernelConstants(tensor_efficiency=0.626, cuda_efficiency=0.777, depthwise_efficiency=0.218,
-                             bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.93e-05,
-                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
-                                                  "ConvNeXt and DINO papers)"),
+    "sm_70": KernelConstants(tensor_efficiency=0.603, cuda_efficiency=0.777, depthwise_efficiency=0.231,
+                             bandwidth_efficiency=0.723, launch_s=3.05e-06, host_s=5.93e-05,
+                             source=_FIT_SOURCE + ": 64 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
+                                                  "ConvNeXt, Swin and DINO papers)"),
     "sm_75": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.669, depthwise_efficiency=0.3,
                              bandwidth_efficiency=0.7, launch_s=2.96e-06, host_s=5.62e-05,
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
                                                   "depthwise_efficiency not constrained (no depthwise row): "
                                                   "left at the start"),
-    "sm_80": KernelConstants(tensor_efficiency=0.334, cuda_efficiency=0.75, depthwise_efficiency=0.118,
-                             bandwidth_efficiency=0.818, launch_s=3.44e-06, host_s=3e-05,
-                             source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
-                                                  "paper TF32 inference); cuda_efficiency and host_s not "
-                                                  "constrained: left at the start"),
-    "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.141,
-                             bandwidth_efficiency=0.723, launch_s=4.19e-06, host_s=3e-05,
-                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); tensor_efficiency "
+    "sm_80": KernelConstants(tensor_efficiency=0.338, cuda_efficiency=0.75, depthwise_efficiency=0.138,
+                             bandwidth_efficiency=0.74, launch_s=2.7e-06, host_s=3e-05,
+                             source=_FIT_SOURCE + ": 12 A100 rows (DeepLearningExamples ResNet-50 training, "
+                                                  "ConvNeXt paper's ConvNeXt and Swin TF32 inference); "
+                                                  "cuda_efficiency and host_s not constrained: left at the start"),
+    "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.231,
+                             bandwidth_efficiency=0.703, launch_s=4.07e-06, host_s=3e-05,
+                             source=_FIT_SOURCE + ": 303 RTX 3090 rows (timm benchmark files); tensor_efficiency "
                                                   "at its upper bound (1); cuda_efficiency and host_s not "
                                                   "constrained (no fp32 or small-batch row): left at the start"),
 }

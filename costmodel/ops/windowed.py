@@ -148,12 +148,14 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
 
     Traffic (:func:`layout_copies`, no FLOPs): torchvision's ``shifted_window_attention``
     copies the token tensor with ``F.pad`` (always a new tensor: ``constant_pad_nd`` clones
-    when no pad is positive), ``torch.roll`` (shifted blocks where :func:`shift_applies`; a roll
-    over two dims is two copies: ATen rolls one dim after the other) and the window partition ``permute(...).reshape``
-    before ``qkv`` (float32 under autocast: the ``LayerNorm`` output), and after ``proj`` with the
-    window reverse and the roll back; ``torch.matmul`` makes contiguous copies of the scaled ``q`` (the product
-    keeps ``q``'s permuted strides), ``k^T`` and ``v`` (where :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are
-    merged by ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``qkv_copies``,
+    when no pad is positive), ``torch.roll`` (shifted blocks where :func:`shift_applies`; a
+    roll over two dims is two copies: ATen rolls one dim after the other) and the window
+    partition ``permute(...).reshape`` before ``qkv`` (float32 under autocast: the
+    ``LayerNorm`` output), and after ``proj`` with the window reverse and the roll back;
+    ``torch.matmul`` makes contiguous copies of the scaled ``q`` (the product keeps ``q``'s
+    permuted strides), ``k^T`` and ``v`` (where
+    :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are merged by
+    ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``qkv_copies``,
     ``merge_heads``, ``reverse``.
 
     Memory (float32; checked with ``saved_tensors_hooks``): ``qkv`` keeps the padded,
@@ -207,4 +209,5 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
                        "reverse": layout_copies(rows * dim, c_bytes, 1 + 2 * roll)})
 
 
-__all__ = ["layout_copies", "windowed_attention", "windows_along", "padded_grid", "shift_applies", "window_attention_block"]
+__all__ = ["layout_copies", "windowed_attention", "windows_along", "padded_grid", "shift_applies",
+           "window_attention_block"]

@@ -25,8 +25,8 @@ uses the CUDA-core fp32 rate and :math:`\eta_{CUDA}`, depthwise convolutions the
 and :math:`\eta_{DW}` forward, :math:`\eta_{DW,bwd}` backward: their weight gradient is a
 reduction over every image and pixel, a kernel of its own class). On CUDA cores with
 ``cudnn.benchmark`` an unstrided 3x3 convolution is taken to run as Winograd F(2x2, 3x3):
-:data:`WINOGRAD_SAVING` times fewer multiplications (cuDNN's Tensor Core kernels are implicit GEMMs: no saving there). Every
-kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
+:data:`WINOGRAD_SAVING` times fewer multiplications (cuDNN's Tensor Core kernels are
+implicit GEMMs: no saving there). Every kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
 :math:`\eta_{BW}` of the DRAM bandwidth, and pays a launch gap :math:`t_L`:
 
 .. math:: t = \max\left(t_F,\ \frac{Q}{\eta_{BW} B}\right) + \frac{Q_T}{\eta_{BW} B} + n_{launch}\, t_L

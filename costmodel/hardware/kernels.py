@@ -26,8 +26,9 @@ and :math:`\eta_{DW}` forward, :math:`\eta_{DW,bwd}` backward: their weight grad
 reduction over every image and pixel, a kernel of its own class). On CUDA cores with
 ``cudnn.benchmark`` an unstrided 3x3 convolution is taken to run as Winograd F(2x2, 3x3):
 :data:`WINOGRAD_SAVING` times fewer multiplications (cuDNN's Tensor Core kernels are
-implicit GEMMs: no saving there). Every kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
-:math:`\eta_{BW}` of the DRAM bandwidth, and pays a launch gap :math:`t_L`:
+implicit GEMMs: no saving there). Every kernel is also bounded by its bytes :math:`Q`
+(:mod:`costmodel.cost.traffic`) at a fraction :math:`\eta_{BW}` of the DRAM bandwidth, and pays a
+launch gap :math:`t_L`:
 
 .. math:: t = \max\left(t_F,\ \frac{Q}{\eta_{BW} B}\right) + \frac{Q_T}{\eta_{BW} B} + n_{launch}\, t_L
 

@@ -52,7 +52,7 @@ def test_the_targets_hold_on_every_gpu_and_family(predicted):
     assert meets_targets(predictions) == []
     gpus = {s.group for s in summarise(predictions, "gpu")}
     assert gpus == {"rtx3090", "v100", "a100_80gb", "a100_40gb", "t4"}
-    assert {s.group for s in summarise(predictions, "family")} == {"resnet", "vit", "convnext"}
+    assert {s.group for s in summarise(predictions, "family")} == {"resnet", "vit", "convnext", "swin"}
 
 
 def test_only_rows_without_a_preset_are_skipped(predicted):

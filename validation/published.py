@@ -177,8 +177,8 @@ class RowTerms:
 
     def seconds(self, constants: KernelConstants) -> float:
         """Predicted step seconds (``max(GPU, host) + exposed communication``)."""
-        tc, cuda, dw, bw, launch, host = constants.as_tuple()
-        eta = (tc, cuda, dw, 1.0)
+        tc, cuda, dw, dwb, bw, launch, host = constants.as_tuple()
+        eta = (tc, cuda, dw, dwb, 1.0)
         gpu = 0.0
         backward = 0.0
         for c, u, m, e, n, b in zip(self.compute_s, self.unit, self.memory_s, self.extra_s, self.launches,

@@ -92,7 +92,9 @@ def table(summaries: list[Summary], title: str) -> str:
 
 def constants_json(table_: dict[str, KernelConstants]) -> dict[str, Any]:
     return {gen: {"tensor_efficiency": c.tensor_efficiency, "cuda_efficiency": c.cuda_efficiency,
-                  "depthwise_efficiency": c.depthwise_efficiency, "bandwidth_efficiency": c.bandwidth_efficiency,
+                  "depthwise_efficiency": c.depthwise_efficiency,
+                  "depthwise_backward_efficiency": c.depthwise_backward_efficiency,
+                  "bandwidth_efficiency": c.bandwidth_efficiency,
                   "launch_s": c.launch_s, "host_s": c.host_s, "source": c.source}
             for gen, c in sorted(table_.items())}
 

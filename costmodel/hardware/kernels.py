@@ -22,11 +22,13 @@ The op's compute time is
 
 (``R``: the datasheet's dense Tensor Core rate with FP32 accumulate; fp32 without TF32
 uses the CUDA-core fp32 rate and :math:`\eta_{CUDA}`, depthwise convolutions the same rate
-and :math:`\eta_{DW}`). On CUDA cores with ``cudnn.benchmark`` an unstrided 3x3
-convolution is taken to run as Winograd F(2x2, 3x3): :data:`WINOGRAD_SAVING` times fewer
-multiplications (cuDNN's Tensor Core kernels are implicit GEMMs: no saving there). Every
-kernel is also bounded by its bytes :math:`Q` (:mod:`costmodel.cost.traffic`) at a fraction
-:math:`\eta_{BW}` of the DRAM bandwidth, and pays a launch gap :math:`t_L`:
+and :math:`\eta_{DW}` forward, :math:`\eta_{DW,bwd}` backward: their weight gradient is a
+reduction over every image and pixel, a kernel of its own class). On CUDA cores with
+``cudnn.benchmark`` an unstrided 3x3 convolution is taken to run as Winograd F(2x2, 3x3):
+:data:`WINOGRAD_SAVING` times fewer multiplications (cuDNN's Tensor Core kernels are
+implicit GEMMs: no saving there). Every kernel is also bounded by its bytes :math:`Q`
+(:mod:`costmodel.cost.traffic`) at a fraction :math:`\eta_{BW}` of the DRAM bandwidth, and pays a
+launch gap :math:`t_L`:
 
 .. math:: t = \max\left(t_F,\ \frac{Q}{\eta_{BW} B}\right) + \frac{Q_T}{\eta_{BW} B} + n_{launch}\, t_L
 
@@ -39,7 +41,7 @@ of a float32 input under autocast and bias-gradient sums are counted in the op's
 bytes :math:`Q` (:mod:`costmodel.cost.traffic`), under the max: a simplification. The host dispatches kernels
 one by one (eager PyTorch), so a step is never shorter than :math:`n_{kernels}\, t_H`.
 
-The constants :math:`\eta_{TC}, \eta_{CUDA}, \eta_{BW}, t_L, t_H` are per GPU generation
+The constants :math:`\eta_{TC}, \eta_{CUDA}, \eta_{DW}, \eta_{DW,bwd}, \eta_{BW}, t_L, t_H` are per GPU generation
 (:data:`GENERATION_CONSTANTS`), fitted once on published measurements and shared by every
 model; nothing here depends on which model an op belongs to.
 """
@@ -80,8 +82,12 @@ class KernelConstants:
         Tensor Cores (fp32 without TF32).
     depthwise_efficiency : float
         :math:`\\eta_{DW}`, fraction of the fp32 CUDA-core peak a depthwise (grouped)
-        convolution reaches: a direct convolution with no reuse across channels, a kernel
-        class of its own.
+        convolution reaches in its forward pass: a direct convolution with no reuse across
+        channels, a kernel class of its own.
+    depthwise_backward_efficiency : float
+        :math:`\\eta_{DW,bwd}`, the same for its backward pass (input and weight gradients): the
+        weight gradient reduces over every image and pixel for each of the ``k^2`` weights of a
+        channel, a kernel class of its own that runs slower than the forward pass.
     bandwidth_efficiency : float
         :math:`\\eta_{BW}`, fraction of the datasheet DRAM bandwidth streaming kernels reach.
     launch_s : float
@@ -95,13 +101,15 @@ class KernelConstants:
     tensor_efficiency: float
     cuda_efficiency: float
     depthwise_efficiency: float
+    depthwise_backward_efficiency: float
     bandwidth_efficiency: float
     launch_s: float
     host_s: float
     source: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("tensor_efficiency", "cuda_efficiency", "depthwise_efficiency", "bandwidth_efficiency"):
+        for name in ("tensor_efficiency", "cuda_efficiency", "depthwise_efficiency", "depthwise_backward_efficiency",
+                     "bandwidth_efficiency"):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise InvalidConfigError(name, value, "must be a fraction in (0, 1]")
@@ -109,38 +117,45 @@ class KernelConstants:
             if not getattr(self, name) >= 0:
                 raise InvalidConfigError(name, getattr(self, name), "must be >= 0 seconds")
 
-    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        return (self.tensor_efficiency, self.cuda_efficiency, self.depthwise_efficiency, self.bandwidth_efficiency,
-                self.launch_s, self.host_s)
+    def as_tuple(self) -> tuple[float, float, float, float, float, float, float]:
+        return (self.tensor_efficiency, self.cuda_efficiency, self.depthwise_efficiency,
+                self.depthwise_backward_efficiency, self.bandwidth_efficiency, self.launch_s, self.host_s)
 
 
 _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on the published anchors of this "
                "generation (validation/data/gpu-throughput-published.csv; weighted mean |log error|)")
 
 #: The constants of each GPU generation (CUDA compute capability). Fitted on the published
-#: anchors (no per-model constant exists: the same six numbers time every model on every GPU
+#: anchors (no per-model constant exists: the same seven numbers time every model on every GPU
 #: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "sm_70": KernelConstants(tensor_efficiency=0.626, cuda_efficiency=0.777, depthwise_efficiency=0.218,
-                             bandwidth_efficiency=0.703, launch_s=2.46e-06, host_s=5.93e-05,
-                             source=_FIT_SOURCE + ": 56 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
-                                                  "ConvNeXt and DINO papers)"),
+    "sm_70": KernelConstants(tensor_efficiency=0.603, cuda_efficiency=0.777, depthwise_efficiency=0.231,
+                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.723, launch_s=3.05e-06,
+                             host_s=5.93e-05,
+                             source=_FIT_SOURCE + ": 64 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
+                                                  "ConvNeXt, Swin and DINO papers); depthwise_backward_efficiency "
+                                                  "not constrained (no depthwise training row): left at the start"),
     "sm_75": KernelConstants(tensor_efficiency=0.6, cuda_efficiency=0.669, depthwise_efficiency=0.3,
-                             bandwidth_efficiency=0.7, launch_s=2.96e-06, host_s=5.62e-05,
+                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.7, launch_s=2.96e-06,
+                             host_s=5.62e-05,
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
-                                                  "depthwise_efficiency not constrained (no depthwise row): "
-                                                  "left at the start"),
-    "sm_80": KernelConstants(tensor_efficiency=0.334, cuda_efficiency=0.75, depthwise_efficiency=0.118,
-                             bandwidth_efficiency=0.818, launch_s=3.44e-06, host_s=3e-05,
-                             source=_FIT_SOURCE + ": 8 A100 rows (DeepLearningExamples ResNet-50 training, ConvNeXt "
-                                                  "paper TF32 inference); cuda_efficiency and host_s not "
+                                                  "depthwise_efficiency and depthwise_backward_efficiency not "
+                                                  "constrained (no depthwise row): left at the start"),
+    "sm_80": KernelConstants(tensor_efficiency=0.338, cuda_efficiency=0.75, depthwise_efficiency=0.138,
+                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.74, launch_s=2.7e-06,
+                             host_s=3e-05,
+                             source=_FIT_SOURCE + ": 12 A100 rows (DeepLearningExamples ResNet-50 training, "
+                                                  "ConvNeXt paper's ConvNeXt and Swin TF32 inference); "
+                                                  "cuda_efficiency, depthwise_backward_efficiency and host_s not "
                                                   "constrained: left at the start"),
-    "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.141,
-                             bandwidth_efficiency=0.723, launch_s=4.19e-06, host_s=3e-05,
-                             source=_FIT_SOURCE + ": 279 RTX 3090 rows (timm benchmark files); tensor_efficiency "
+    "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.3,
+                             depthwise_backward_efficiency=0.0308, bandwidth_efficiency=0.723, launch_s=3.92e-06,
+                             host_s=3e-05,
+                             source=_FIT_SOURCE + ": 303 RTX 3090 rows (timm benchmark files); tensor_efficiency "
                                                   "at its upper bound (1); cuda_efficiency and host_s not "
-                                                  "constrained (no fp32 or small-batch row): left at the start"),
+                                                  "constrained (no fp32 or small-batch row): left at the start; "
+                                                  "depthwise_backward_efficiency from the 6 ConvNeXt training rows"),
 }
 GENERATION_CONSTANTS["sm_89"] = GENERATION_CONSTANTS["sm_86"]
 GENERATION_CONSTANTS["sm_90"] = GENERATION_CONSTANTS["sm_80"]
@@ -231,13 +246,14 @@ class KernelTime:
 #: where an op's arithmetic runs: Tensor Cores, CUDA-core GEMM, direct depthwise convolution, and
 #: elementwise arithmetic (norms, activations, optimizer), taken at the full fp32 peak: those
 #: kernels are memory-bound, their arithmetic only a floor, and no constant is fitted for it
-UNITS: tuple[str, ...] = ("tensor", "cuda", "depthwise", "vector")
+UNITS: tuple[str, ...] = ("tensor", "cuda", "depthwise", "depthwise_backward", "vector")
 
 
 def efficiency(unit: str, constants: KernelConstants) -> float:
     """The fitted efficiency of compute ``unit`` (1 for elementwise arithmetic)."""
     return {"tensor": constants.tensor_efficiency, "cuda": constants.cuda_efficiency,
-            "depthwise": constants.depthwise_efficiency, "vector": 1.0}[unit]
+            "depthwise": constants.depthwise_efficiency,
+            "depthwise_backward": constants.depthwise_backward_efficiency, "vector": 1.0}[unit]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,7 +313,8 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
     if op.kind == "conv" and tensor and settings.memory_format == "nchw" and not pointwise:
         extra = 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC: kernels of their own
         launches *= 3
-    unit = "tensor" if tensor else ("depthwise" if op.kind == "conv_depthwise" else
+    depthwise = "depthwise_backward" if op.direction == "backward" else "depthwise"
+    unit = "tensor" if tensor else (depthwise if op.kind == "conv_depthwise" else
                                     "cuda" if op.kind in GEMM_KINDS else "vector")
     return KernelTerms(compute_s=compute, unit=unit, memory_s=op.bytes / bandwidth, launches=launches,
                        extra_s=extra / bandwidth)

@@ -34,7 +34,7 @@ from costmodel.ops.dense import linear
 from costmodel.ops.norm import layer_norm
 from costmodel.ops.pointwise import gelu, residual_add
 from costmodel.ops.pool import avg_pool2d
-from costmodel.ops.windowed import padded_grid, shift_applies, window_attention_block
+from costmodel.ops.windowed import layout_copies, padded_grid, shift_applies, window_attention_block
 
 MERGE = 2  #: patch merging halves each side (rounding up: the map is padded to even sides)
 
@@ -153,12 +153,19 @@ def block_cost(config: SwinConfig, *, dim: Any, heads: Any, grid: tuple[Any, Any
 def patch_merging(*, dim: Any, batch: Any, out: tuple[Any, Any], convention: Convention,
                   precision: Precision | None) -> Cost:
     r"""``PatchMerging``: ``LayerNorm(4d)`` and ``Linear(4d, 2d, bias=False)`` on the ``\lceil h/2 \rceil
-    \lceil w/2 \rceil`` merged tokens (the padding and concatenation are free).
+    \lceil w/2 \rceil`` merged tokens. The padding (``F.pad``, a new tensor) and the ``torch.cat`` of the
+    four strided neighbours are two copies of the padded map (traffic only:
+    :func:`~costmodel.ops.windowed.layout_copies`; float32 under autocast, the residual stream).
+    Backward: each of the four strided slices' ``slice_backward`` writes a zero-filled
+    full-size gradient and copies its quarter in (1.5 passes), and autograd sums the four
+    (3 adds of 3 passes): 15 passes over the padded map.
 
     .. math:: \mathrm{MACs} = 8 B h' w' d^2, \qquad \mathrm{params} = 8 d + 8 d^2
     """
     rows = batch * out[0] * out[1]
+    f_bytes = precision.bytes("float32") if precision is not None else 4
     return Cost.group({
+        "concat": layout_copies(rows * 4 * dim, f_bytes, 2, backward_passes=15),
         "norm": layer_norm(rows=rows, features=4 * dim, convention=convention, precision=precision),
         "reduction": linear(rows=rows, in_features=4 * dim, out_features=2 * dim, bias=False, convention=convention,
                             precision=precision),

@@ -117,6 +117,21 @@ def shift_applies(padded: tuple[Any, Any], window: Any) -> Any:
     return sympy.Piecewise((1, condition), (0, True))
 
 
+def layout_copies(elements: Any, element_bytes: Any, copies: Any, *, backward_passes: Any = None) -> Cost:
+    r"""``copies`` memory-bound copy kernels of an ``elements``-long tensor (``permute(...).reshape``,
+    ``torch.roll``, ``F.pad``, ``torch.cat``): no FLOPs, traffic only.
+
+    .. math:: Q_{fwd} = Q_{bwd} = 2\, n_{copies}\, b\, E
+
+    Each copy reads and writes the tensor once; its backward is the same copy (or roll, or
+    slice) of the gradient (``backward_passes``: passes over the tensor in backward where
+    that differs, default ``2 n_copies``). One kernel launch per copy in each direction.
+    """
+    moved = 2 * copies * element_bytes * elements
+    back = moved if backward_passes is None else backward_passes * element_bytes * elements
+    return Cost().with_traffic(Traffic.op("elementwise", forward=moved, backward=back, launches=copies))
+
+
 def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any, Any], window: Any,
                            shifted: bool = False, divisible: bool = False, convention: Convention = FLOP_COUNTER,
                            precision: Precision | None = None) -> Cost:
@@ -130,6 +145,18 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     ``qkv`` and ``proj`` run on the padded grid :func:`padded_grid`. Under ``FULL`` the
     scaling of ``q`` (one multiply per element) and, where :func:`shift_applies`, the
     mask add are counted. Parts ``qkv``, ``scale``, ``core/...``, ``proj``.
+
+    Traffic (:func:`layout_copies`, no FLOPs): torchvision's ``shifted_window_attention``
+    copies the token tensor with ``F.pad`` (always a new tensor: ``constant_pad_nd`` clones
+    when no pad is positive), ``torch.roll`` (shifted blocks where :func:`shift_applies`; a
+    roll over two dims is two copies: ATen rolls one dim after the other) and the window
+    partition ``permute(...).reshape`` before ``qkv`` (float32 under autocast: the
+    ``LayerNorm`` output), and after ``proj`` with the window reverse and the roll back;
+    ``torch.matmul`` makes contiguous copies of the scaled ``q`` (the product keeps ``q``'s
+    permuted strides), ``k^T`` and ``v`` (where
+    :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are merged by
+    ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``qkv_copies``,
+    ``merge_heads``, ``reverse``.
 
     Memory (float32; checked with ``saved_tensors_hooks``): ``qkv`` keeps the padded,
     window-partitioned input (a copy: ``N_p d``); the scaling of ``q`` keeps nothing (a
@@ -172,7 +199,15 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
             saved.append((c * scores, scores))
         core = core.with_trace(op_trace(precision, saved=saved, transient=c * rows * dim * 4 + 2 * f * scores,
                                         live=c * 3 * rows * dim + 2 * f * scores))
-    return Cost.group({"qkv": qkv, "scale": scale, "core": core, "proj": proj})
+    f_bytes = precision.bytes("float32") if precision is not None else F32
+    windows_n = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
+    kv = 0 if explicit_views(batch * windows_n, heads) else 3
+    roll = (1 if mask else 0) if isinstance(mask, bool) else mask
+    return Cost.group({"partition": layout_copies(rows * dim, f_bytes, 2 + 2 * roll), "qkv": qkv, "scale": scale,
+                       "qkv_copies": layout_copies(rows * dim, c_bytes, kv), "core": core,
+                       "merge_heads": layout_copies(rows * dim, c_bytes, 1), "proj": proj,
+                       "reverse": layout_copies(rows * dim, c_bytes, 1 + 2 * roll)})
 
 
-__all__ = ["windowed_attention", "windows_along", "padded_grid", "shift_applies", "window_attention_block"]
+__all__ = ["layout_copies", "windowed_attention", "windows_along", "padded_grid", "shift_applies",
+           "window_attention_block"]

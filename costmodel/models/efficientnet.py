@@ -26,6 +26,7 @@ from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, image_field, ratio_field, size_field
 from costmodel.models.mbconv import (
     Excite,
+    WidthScaled,
     check_multiplier,
     conv_norm_act,
     exact_fraction,
@@ -56,7 +57,7 @@ class Stage:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EfficientNetConfig(ArchConfig):
+class EfficientNetConfig(WidthScaled, ArchConfig):
     """An EfficientNet (v1) as torchvision defines it (Tan & Le 2019).
 
     Parameters
@@ -82,10 +83,6 @@ class EfficientNetConfig(ArchConfig):
             if isinstance(side, int) and side < 1:
                 raise InvalidConfigError("image_size", self.image_size, "must be positive")
 
-    def channels(self, width: int) -> int:
-        """``_make_divisible(width * width_mult, 8)``."""
-        return make_divisible(width * exact_fraction(self.width_mult))
-
     def stages(self) -> list[Stage]:
         """The seven stages after the width and depth multipliers."""
         depth = exact_fraction(self.depth_mult)
@@ -96,11 +93,6 @@ class EfficientNetConfig(ArchConfig):
     def last_channels(self) -> int:
         """Width of the last ``1x1`` conv: 4 times the last stage's."""
         return 4 * self.stages()[-1].out_channels
-
-    @property
-    def image_step(self) -> int:
-        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
-        return 32
 
 
 def mbconv(stage: Stage, *, first: bool, batch: Any, size: tuple[Any, Any], convention: Convention,

@@ -154,5 +154,21 @@ def inverted_residual(*, batch: Any, in_channels: Any, expanded: Any, out_channe
     return Layer(cost=block.with_trace(trace), size=hw)
 
 
-__all__ = ["exact_fraction", "make_divisible", "check_multiplier", "Layer", "Excite", "conv_norm_act",
+class WidthScaled:
+    """Mixin of the width-multiplied families (EfficientNet, MobileNetV2/V3): every width is
+    ``_make_divisible(width * width_mult, 8)`` as torchvision rounds it, and image sides for
+    which ``divisible=True`` is exact are multiples of the total stride, 32."""
+
+    width_mult: Any
+
+    def channels(self, width: int) -> int:
+        """``_make_divisible(width * width_mult, 8)``."""
+        return make_divisible(width * exact_fraction(self.width_mult))
+
+    @property
+    def image_step(self) -> int:
+        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
+        return 32
+
+__all__ = ["WidthScaled", "exact_fraction", "make_divisible", "check_multiplier", "Layer", "Excite", "conv_norm_act",
            "inverted_residual"]

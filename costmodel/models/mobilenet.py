@@ -25,6 +25,7 @@ from costmodel.cost.value import Cost
 from costmodel.models.base import ArchConfig, choice_field, image_field, ratio_field, size_field
 from costmodel.models.mbconv import (
     Excite,
+    WidthScaled,
     check_multiplier,
     conv_norm_act,
     exact_fraction,
@@ -64,7 +65,7 @@ def _check_image(config: MobileNetV2Config | MobileNetV3Config) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MobileNetV2Config(ArchConfig):
+class MobileNetV2Config(WidthScaled, ArchConfig):
     """MobileNetV2 as torchvision defines it; ``width_mult`` scales every width (rounded to 8)."""
 
     family = "mobilenet_v2"
@@ -78,21 +79,13 @@ class MobileNetV2Config(ArchConfig):
         check_multiplier("width_mult", self.width_mult)
         _check_image(self)
 
-    def channels(self, width: int) -> int:
-        return make_divisible(width * exact_fraction(self.width_mult))
-
-    @property
-    def image_step(self) -> int:
-        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
-        return 32
-
     @property
     def last_channels(self) -> int:
         return make_divisible(1280 * max(exact_fraction(self.width_mult), exact_fraction(1)))
 
 
 @dataclass(frozen=True, kw_only=True)
-class MobileNetV3Config(ArchConfig):
+class MobileNetV3Config(WidthScaled, ArchConfig):
     """MobileNetV3 large or small as torchvision defines it; ``width_mult`` scales every width."""
 
     family = "mobilenet_v3"
@@ -106,14 +99,6 @@ class MobileNetV3Config(ArchConfig):
     def _check(self) -> None:
         check_multiplier("width_mult", self.width_mult)
         _check_image(self)
-
-    def channels(self, width: int) -> int:
-        return make_divisible(width * exact_fraction(self.width_mult))
-
-    @property
-    def image_step(self) -> int:
-        """Image sides for which ``divisible=True`` is exact: multiples of the total stride, 32."""
-        return 32
 
     @property
     def last_channels(self) -> int:

@@ -69,6 +69,15 @@ def assert_published(name: str, table: dict[str, tuple[int, float]]) -> None:
     assert abs(c.forward_flops / 1e9 - gmacs) > 0.005  # the table is MACs, not FLOPs
 
 
+def assert_preset_equals_module(name: str) -> None:
+    """Params, forward and backward FLOPs of preset ``name`` equal its real module's (fake tensors, batch 2)."""
+    config = get_preset(name)
+    measured, params = measure_flops(config, 2)
+    predicted = cost(config, batch=2)
+    assert (predicted.params, predicted.forward_flops, predicted.backward_flops) == \
+        (params, measured.forward, measured.backward)
+
+
 def assert_module(config, batch: int, *, saved: bool = True, dtype: str = "float32") -> None:
     """Params, forward and backward FLOPs and the bytes saved for backward (in ``dtype``: ``bfloat16``
     runs under CPU autocast) of a real CPU run."""
@@ -92,11 +101,7 @@ def test_presets_equal_torchvision_table(name):
 @pytest.mark.parametrize("name", [n if n in SMALL else pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(PUBLISHED)])
 def test_presets_equal_module(name):
-    config = get_preset(name)
-    measured, params = measure_flops(config, 2)  # fake tensors
-    predicted = cost(config, batch=2)
-    assert (predicted.params, predicted.forward_flops, predicted.backward_flops) == \
-        (params, measured.forward, measured.backward)
+    assert_preset_equals_module(name)
 
 
 def test_make_divisible_by_hand():

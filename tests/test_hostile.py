@@ -12,8 +12,6 @@ integer config), a count is a positive integer equal to the integer config's own
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import time
@@ -23,8 +21,8 @@ import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_exit_codes import run
 
-from costmodel.cli import main
 from costmodel.core.errors import CostModelError, InvalidConfigError
 from costmodel.core.symbols import B, d
 from costmodel.models import ViTConfig, cost
@@ -33,14 +31,6 @@ from costmodel.models import ViTConfig, cost
 EXAMPLES = 25
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_line_refusal(err: str) -> str:

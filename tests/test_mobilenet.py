@@ -16,10 +16,16 @@ import functools
 from fractions import Fraction
 
 import pytest
-from costmodel.validation.build import measure_flops
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
+from test_efficientnet import (  # noqa: F401
+    assert_module,
+    assert_peak,
+    assert_preset_equals_module,
+    assert_published,
+    dtypes,
+    one_thread,
+)
 
 from costmodel.core.conventions import FULL
 from costmodel.core.errors import InvalidConfigError
@@ -44,11 +50,7 @@ def test_presets_equal_torchvision_table(name):
 @pytest.mark.parametrize("name", ["mobilenet_v3_small", pytest.param("mobilenet_v2", marks=pytest.mark.slow),
                                   pytest.param("mobilenet_v3_large", marks=pytest.mark.slow)])
 def test_presets_equal_module(name):
-    config = get_preset(name)
-    measured, params = measure_flops(config, 2)
-    predicted = cost(config, batch=2)
-    assert (predicted.params, predicted.forward_flops, predicted.backward_flops) == \
-        (params, measured.forward, measured.backward)
+    assert_preset_equals_module(name)
 
 
 def test_v3_small_head_by_hand():

@@ -13,10 +13,16 @@ from __future__ import annotations
 import math
 
 import pytest
-from costmodel.validation.build import measure_flops
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
+from test_efficientnet import (  # noqa: F401
+    assert_module,
+    assert_peak,
+    assert_preset_equals_module,
+    assert_published,
+    dtypes,
+    one_thread,
+)
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.core.symbols import B, H, W
@@ -39,11 +45,7 @@ def test_presets_equal_torchvision_table(name):
 @pytest.mark.parametrize("name", ["regnet_x_400mf", pytest.param("regnet_y_400mf", marks=pytest.mark.slow),
                                   pytest.param("regnet_y_16gf", marks=pytest.mark.slow)])
 def test_presets_equal_module(name):
-    config = get_preset(name)
-    measured, params = measure_flops(config, 2)
-    predicted = cost(config, batch=2)
-    assert (predicted.params, predicted.forward_flops, predicted.backward_flops) == \
-        (params, measured.forward, measured.backward)
+    assert_preset_equals_module(name)
 
 
 def test_width_rule_by_hand_for_regnet_y_400mf():

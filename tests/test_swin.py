@@ -15,10 +15,16 @@ from __future__ import annotations
 import functools
 
 import pytest
-from costmodel.validation.build import measure_flops
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
-from test_efficientnet import assert_module, assert_peak, assert_published, dtypes, one_thread  # noqa: F401
+from test_efficientnet import (  # noqa: F401
+    assert_module,
+    assert_peak,
+    assert_preset_equals_module,
+    assert_published,
+    dtypes,
+    one_thread,
+)
 
 from costmodel.core.conventions import FULL
 from costmodel.core.errors import InvalidConfigError
@@ -43,11 +49,7 @@ def test_presets_equal_torchvision_table(name):
 @pytest.mark.parametrize("name", ["swin_t", pytest.param("swin_s", marks=pytest.mark.slow),
                                   pytest.param("swin_b", marks=pytest.mark.slow)])
 def test_presets_equal_module(name):
-    config = get_preset(name)
-    measured, params = measure_flops(config, 2)
-    predicted = cost(config, batch=2)
-    assert (predicted.params, predicted.forward_flops, predicted.backward_flops) == \
-        (params, measured.forward, measured.backward)
+    assert_preset_equals_module(name)
 
 
 def test_swin_t_params_by_hand():

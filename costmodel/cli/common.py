@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 from costmodel.core.errors import CostModelError, InvalidConfigError, UnknownPresetError, describe
 
 if TYPE_CHECKING:  # the command line imports SymPy, pint and the models only when a command needs them
-    from costmodel.cost.value import Cost
     from costmodel.models import ArchConfig
 
 T = TypeVar("T")
@@ -226,13 +225,6 @@ def show(value: Any) -> str:
     return str(value)
 
 
-def breakdown_rows(c: Cost, metric: str, top: int) -> list[tuple[str, Any]]:
-    """The ``top`` parts of ``c`` with the largest ``metric``, largest first."""
-    rows = [(path, getattr(part, metric)) for path, part in c.parts]
-    rows.sort(key=lambda r: -int(r[1]))
-    return rows[:top]
-
-
 # -- numbers with units --------------------------------------------------------------------------
 def show_quantity(value: Any, unit: str) -> str:
     """``value`` in ``unit`` as :func:`costmodel.display.format_quantity` writes it (``"4.089 GFLOP"``).
@@ -368,6 +360,6 @@ def note(text: str, *, to_stderr: bool = False) -> None:
 
 
 __all__ = ["ArgumentParser", "fail", "add_command", "parse_int", "positive_int", "integer", "bounded_int",
-           "finite_float", "checked", "resolve_model", "apply_settings", "config_line", "show", "breakdown_rows",
+           "finite_float", "checked", "resolve_model", "apply_settings", "config_line", "show",
            "show_quantity", "show_exact", "show_macs", "show_field", "images", "plain_output", "print_table",
            "print_json", "note", "MAX_INT", "MAX_POINTS", "NUMERIC_ERRORS", "FIELD_UNITS"]

@@ -165,6 +165,19 @@ def test_converge_with_some_unfittable_curves_exits_1(tmp_path: Path) -> None:
     assert run("converge", _curves(tmp_path, [GOOD]), "--json")[0] == 0
 
 
+def test_validate_published_json_is_one_json_document() -> None:
+    """``--published --json`` prints the anchor comparison as JSON (CI's fuzzer found it printed the tables)."""
+    code, out, _ = run("validate", "--published", "--json")
+    document = json.loads(out)
+    assert code == (1 if document["failures"] else 0)
+    assert len(document["rows"]) > 100 and document["rows"][0]["published_img_s"] > 0
+
+
+def test_validate_published_refuses_the_options_it_would_ignore() -> None:
+    assert "--memory=True: cannot be combined with --published" in refused("validate", "--published", "--memory")
+    assert "--models=['resnet18']: cannot be combined" in refused("validate", "--published", "--models", "resnet18")
+
+
 # -- files validated on load -------------------------------------------------------------------
 PROFILE = {"device": "cpu", "dtype": "fp32", "overhead_s": 1e-6, "memory": 1e10, "memory_bandwidth": 1e10,
            "peak_flops": 1e11,

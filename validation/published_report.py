@@ -8,12 +8,15 @@ predicts every anchor row whose model has a preset, with the constants of
 Options: ``--fit`` refits the constants on the anchors first (and prints them);
 ``--lofo`` adds leave-one-family-out errors (constants fitted without the family they
 predict); ``--json PATH`` writes the results (default ``validation/results/published.json``
-with ``--write``); ``--plot PATH`` the predicted-vs-published scatter plot.
+with ``--write``); ``--plot PATH`` the predicted-vs-published scatter plot; ``--print-json``
+prints that JSON document on stdout instead of the tables (what ``costmodel validate
+--published --json`` shows).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
     parser.add_argument("--write", action="store_true", help=f"write the results to {RESULTS}")
     parser.add_argument("--plot", default=None, help="write the scatter plot (PNG) here")
+    parser.add_argument("--print-json", action="store_true",
+                        help="print the results as one JSON document instead of the tables (nothing else on stdout)")
     args = parser.parse_args(argv)
     anchors = load_anchors()
     constants = fit_all(anchors) if args.fit else dict(GENERATION_CONSTANTS)
@@ -182,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{gen}: " + ", ".join(f"{k}={v:.4g}" for k, v in constants_json({gen: c})[gen].items()
                                          if k != "source"))
     predictions, skipped = predict(anchors, constants)
+    if args.print_json:
+        print(json.dumps(results_json(predictions, skipped, constants, None), indent=2))
+        return 1 if meets_targets(predictions) else 0
     print(table(summarise(predictions, "gpu"), "GPU"))
     print()
     print(table(summarise(predictions, "family"), "family"))

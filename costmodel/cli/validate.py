@@ -3,7 +3,9 @@
 With ``--memory`` it compares the memory model with measured peaks and saved tensors
 (:mod:`costmodel.validation.memory_report`) instead of the FLOP counts. ``--json`` prints
 the records as a list of objects (``predicted`` and ``measured`` in the record's
-``unit``: flop, param or byte; ``rel_error`` a fraction; ``seconds`` wall time).
+``unit``: flop, param or byte; ``rel_error`` a fraction; ``seconds`` wall time). With
+``--published`` it predicts the published GPU throughput anchors instead (no GPU needed);
+``--published --json`` prints that comparison as one JSON document.
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ def _check_device(device: str) -> None:
                                                          "is False)")
 
 
+def _check_published_alone(args: argparse.Namespace) -> None:
+    """``--published`` predicts the published anchors: refuse the options it would otherwise ignore."""
+    for option, given in (("--memory", args.memory), ("--models", args.models), ("--output", args.output),
+                          ("--device", args.device if args.device != "cpu" else None)):
+        if given:
+            raise InvalidConfigError(option, given, "cannot be combined with --published (the published anchors "
+                                                    "are predicted, nothing is run on a device)")
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Run the FLOP (or memory) validation and print predicted against measured.
 
@@ -71,9 +82,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """
     _check_device(args.device)
     if args.published:
+        _check_published_alone(args)
         from costmodel.validation.published_report import main  # type: ignore[import-not-found,unused-ignore]
 
-        return int(main([]))
+        return int(main(["--print-json"] if args.json else []))
     if args.memory:
         return _validate_memory(args)
     from costmodel.models.presets import PRESETS

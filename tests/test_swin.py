@@ -167,6 +167,18 @@ def test_divisible_form_is_a_polynomial_exact_on_multiples_of_224():
     assert stage_sizes(SwinConfig(image_size=R), divisible=True)[-1] == (R / 32, R / 32)
 
 
+@pytest.mark.parametrize("image_size", [224, R])
+def test_full_convention_counts_the_shift_mask_with_a_symbolic_batch(image_size):
+    """Under FULL the mask add of a shifted block is counted. With a fixed image size whether a
+    block shifts is known (a bool), the batch a symbol (CI's CLI fuzzer found
+    ``count swin --symbolic --convention full`` raising a TypeError here)."""
+    symbolic = cost(SwinConfig(image_size=image_size), batch=B, divisible=True, convention=FULL)
+    for batch in (1, 3):
+        exact = cost(SwinConfig(image_size=224), batch=batch, convention=FULL).evaluate().magnitudes()
+        point = {"B": batch, "R": 224} if image_size == R else {"B": batch}
+        assert symbolic.evaluate(**point).magnitudes() == exact
+
+
 @pytest.mark.parametrize("kwargs, field", [
     ({"window_size": 0}, "window_size"), ({"image_size": 3}, "image_size"), ({"num_heads": (3, 6)}, "num_heads"),
     ({"embed_dim": 100}, "embed_dim"), ({"patch_size": -4}, "patch_size"),

@@ -41,7 +41,15 @@ KINDS: dict[str, str] = {
     "gelu": "elementwise", "gelu_backward": "elementwise",
     "add": "elementwise", "add_": "elementwise", "mul": "elementwise", "sum": "elementwise",
     "mean": "elementwise", "div": "elementwise", "cat": "elementwise",
+    "silu": "elementwise", "silu_": "elementwise", "silu_backward": "elementwise",
+    "sigmoid": "elementwise", "sigmoid_backward": "elementwise",
+    "hardswish": "elementwise", "hardswish_": "elementwise", "hardswish_backward": "elementwise",
+    "hardsigmoid": "elementwise", "hardsigmoid_backward": "elementwise",
+    "hardtanh": "elementwise", "hardtanh_": "elementwise", "hardtanh_backward": "elementwise",
 }
+#: in-place activations whose backward needs the input: autograd clones it first, and that
+#: ``clone`` counts with the activation (elsewhere a ``clone`` is a layout copy, under ``other``)
+CLONED_BY = frozenset({"silu_", "hardswish_", "hardtanh_", "hardsigmoid_"})
 #: operators that only change how a tensor is viewed (no traffic)
 VIEWS = frozenset({
     "view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "squeeze", "unsqueeze", "select",
@@ -64,10 +72,23 @@ class TrafficCounter(TorchDispatchMode):
     direction: str = "forward"
     totals: Counter = field(default_factory=Counter)
     other: Counter = field(default_factory=Counter)
+    #: bytes per (aten operator, direction), every counted operator (kinds or not)
+    by_op: Counter = field(default_factory=Counter)
     _last: str = ""
+    _clone: int = 0  # bytes of a clone not yet attributed (see CLONED_BY)
 
     def __post_init__(self) -> None:
         super().__init__()
+
+    def flush(self, name: str = "") -> None:
+        """Attribute a pending ``clone``: to the in-place activation ``name`` that follows it, else to other."""
+        if self._clone:
+            key = ("elementwise", self.direction) if name in CLONED_BY else None
+            if key is None:
+                self.other[("clone", self.direction)] += self._clone
+            else:
+                self.totals[key] += self._clone
+            self._clone = 0
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
@@ -79,6 +100,11 @@ class TrafficCounter(TorchDispatchMode):
         if all(t.dim() == 0 for t in tensors):  # a step counter (batch norm's num_batches_tracked)
             return out
         moved = sum(_nbytes(t) for t in tensors)
+        self.flush(name)
+        self.by_op[(name, self.direction)] += moved
+        if name == "clone":
+            self._clone = moved
+            return out
         kind = KINDS.get(name)
         if kind == "conv" and _groups(name, args) > 1:
             kind = "conv_depthwise"
@@ -122,10 +148,12 @@ def _run(model: torch.nn.Module, x: torch.Tensor, counter: TrafficCounter) -> No
     with counter:
         counter.direction = "forward"
         logits = model(x)
+        counter.flush()
         counter.direction = "harness"
         seed = logits.sum()
         counter.direction = "backward"
         seed.backward()
+        counter.flush()
 
 
-__all__ = ["KINDS", "VIEWS", "HARNESS", "TrafficCounter", "measure_traffic"]
+__all__ = ["KINDS", "CLONED_BY", "VIEWS", "HARNESS", "TrafficCounter", "measure_traffic"]

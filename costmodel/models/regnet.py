@@ -167,7 +167,8 @@ def bottleneck_block(*, batch: Any, in_channels: Any, stage: RegNetStage, stride
                       input_owned=config.se, **common)
     parts["c"] = c.cost
     elements = batch * width * c.size[0] * c.size[1]
-    parts["add"] = residual_add(elements, convention, precision=precision)
+    parts["add"] = residual_add(elements, convention, precision=precision,
+                                grad_elements=batch * in_channels * size[0] * size[1])
     parts["relu"] = activation("relu", elements, convention, precision=precision)
     block = Cost.group(parts)
     if precision is None:

@@ -55,10 +55,16 @@ SAVES: dict[str, str] = {"relu6": "input", "hardswish": "input", "hardsigmoid": 
 ACTIVATIONS = ("relu", "relu6", "hardswish", "silu")
 
 
-def activation_traffic(c: int, elements: Any) -> Traffic:
+def activation_traffic(c: int, elements: Any, *, copies_input: bool = False) -> Traffic:
     r"""An elementwise activation: :math:`Q_{fwd} = c\,2N` (read ``x``, write ``y``), :math:`Q_{bwd} = c\,3N`
-    (read ``dY`` and the saved tensor, write ``dX``)."""
-    return Traffic.op("elementwise", forward=c * 2 * elements, backward=c * 3 * elements)
+    (read ``dY`` and the saved tensor, write ``dX``).
+
+    ``copies_input``: an in-place op whose backward needs its input (``silu_``,
+    ``hardswish_``) is preceded by autograd's ``clone`` of that input, one more kernel
+    that reads and writes it: :math:`Q_{fwd} = c\,4N`.
+    """
+    forward = c * (4 if copies_input else 2) * elements
+    return Traffic.op("elementwise", forward=forward, backward=c * 3 * elements)
 
 
 def gate(op: str, elements: Any, convention: Convention = FLOP_COUNTER, *, precision: Precision | None = None,
@@ -79,7 +85,7 @@ def gate(op: str, elements: Any, convention: Convention = FLOP_COUNTER, *, preci
 
     convention = get_convention(convention)
     width = precision.bytes(role) if precision is not None else F32
-    cost = Cost(traffic=activation_traffic(width, elements))
+    cost = Cost(traffic=activation_traffic(width, elements, copies_input=inplace and SAVES[op] == "input"))
     if convention.count_elementwise:
         rate = RATES[op]
         cost = Cost(forward_flops=rate.forward * elements, backward_flops=rate.backward * elements,

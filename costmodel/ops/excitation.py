@@ -30,19 +30,22 @@ from costmodel.ops.pool import avg_pool2d
 
 
 def channel_scale(*, batch: Any, channels: Any, size: tuple[Any, Any], convention: Convention = FLOP_COUNTER,
-                  precision: Precision | None = None, scale_owned: bool = True, input_owned: bool = True) -> Cost:
+                  precision: Precision | None = None, scale_owned: bool = True, input_owned: bool = True,
+                  forked: bool = False) -> Cost:
     r"""``s * x``: a ``(B, C, 1, 1)`` scale broadcast over a ``(B, C, H, W)`` map, no parameters.
 
     ``MulBackward0`` keeps both operands: the scale (if ``scale_owned``: no earlier op
     keeps it) and ``x`` (if ``input_owned``). Transient: the output gradient, ``x``'s
     gradient and the full-size product ``g x`` summed into the scale's gradient,
-    :math:`3 b N`. Traffic :math:`Q_{fwd} = c\,(2N + BC)`, :math:`Q_{bwd} = c\,(6N + 2 BC)`.
-    FULL: one multiply per element forward, two backward.
+    :math:`3 b N`. Traffic :math:`Q_{fwd} = c\,(2N + BC)`, :math:`Q_{bwd} = c\,(6N + 2 BC)`;
+    ``forked``: ``x`` also feeds another op (the squeeze's pool), so autograd adds its two
+    gradients, one more kernel of :math:`c\,3N` (read both, write the sum). FULL: one
+    multiply per element forward, two backward.
     """
     elements, scale = batch * channels * size[0] * size[1], batch * channels
     c = precision.compute_bytes if precision is not None else F32
     cost = elementwise("mul", elements, convention).with_traffic(
-        Traffic.op("elementwise", forward=c * (2 * elements + scale), backward=c * (6 * elements + 2 * scale)))
+        Traffic.op("elementwise", forward=c * (2 * elements + scale), backward=c * ((9 if forked else 6) * elements + 2 * scale)))
     if precision is None:
         return cost
     kept = (scale if scale_owned else 0) + (elements if input_owned else 0)
@@ -84,7 +87,7 @@ def squeeze_excitation(*, batch: Any, channels: Any, squeeze: Any, size: tuple[A
                       in_size=one, saves_input=activation != "relu", **memory),
         "gate": gate(scale_activation, pooled, **memory),
         "scale": channel_scale(batch=batch, channels=channels, size=size, scale_owned=scale_activation != "sigmoid",
-                               input_owned=input_owned, **memory),
+                               input_owned=input_owned, forked=True, **memory),
     })
 
 

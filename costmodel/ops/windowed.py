@@ -178,7 +178,8 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
                               shifted=False, divisible=divisible, convention=convention)
     if mask is not False and convention.count_elementwise:
         scores = rows * heads * wh * ww
-        core = core + Cost.group({"mask": elementwise("add", scores * mask, convention)})
+        applies = 1 if mask is True else mask  # a bool when the padded grid is known, else a 0/1 Piecewise
+        core = core + Cost.group({"mask": elementwise("add", scores * applies, convention)})
     memory: dict[str, Any] = dict(convention=convention, precision=precision)
     c_bytes = precision.compute_bytes if precision is not None else F32
     # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient

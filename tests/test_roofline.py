@@ -44,6 +44,17 @@ def test_profile_without_the_kind_or_its_class_is_an_error():
         profile.rate("fft")
 
 
+def test_nchw_depthwise_takes_its_own_rate_else_the_channels_last_one_else_the_class():
+    dense, nhwc, nchw = Rate(flops=50, bandwidth=1), Rate(flops=20, bandwidth=1), Rate(flops=5, bandwidth=1)
+    full = DeviceProfile(device="x", rates={"conv": {"forward": dense}, "conv_depthwise": {"forward": nhwc},
+                                            "conv_depthwise_nchw": {"forward": nchw}})
+    assert (full.rate("conv"), full.rate("conv_depthwise"), full.rate("conv_depthwise_nchw")) == (dense, nhwc, nchw)
+    # a profile calibrated before the NCHW kind existed: the depthwise rate, not the dense one
+    older = DeviceProfile(device="x", rates={"conv": {"forward": dense}, "conv_depthwise": {"forward": nhwc}})
+    assert older.rate("conv_depthwise_nchw", "backward") == nhwc
+    assert DeviceProfile(device="x", rates={"conv": {"forward": dense}}).rate("conv_depthwise_nchw") == dense
+
+
 def test_spec_profile_is_peak_times_the_stated_efficiencies():
     spec = get_device("a100")
     p = spec_profile(spec, "bf16")

@@ -244,12 +244,21 @@ def test_breakdown_is_named_by_module_path():
     c = trace_module(model, (3, 16, 16)).model_cost()  # traced as a training step runs: batch norm in train mode
     assert not any(m.training for m in model.modules())  # the caller's module is left in eval mode
     assert c.part("se/fc1").traffic.kind == "conv"
-    assert c.part("depthwise").traffic.kind == "conv_depthwise"
+    assert c.part("depthwise").traffic.kind == "conv_depthwise_nchw"  # its input is contiguous NCHW
     assert c.part("head").traffic.kind == "matmul"
     assert c.part("bn").traffic.kind == "batch_norm"
     # ops run in a module's own forward are grouped by kind: the SE scale multiply
     assert c.part("se/(elementwise)").traffic.forward != 0
     assert sum(leaf.forward_flops for _, leaf in c.leaves()) == c.forward_flops
+
+
+def test_a_depthwise_conv_on_channels_last_strides_is_its_own_kind():
+    """ConvNeXt's depthwise convs read maps left channels-last by a permute; oneDNN runs another kernel."""
+    config = ConvNeXtConfig(dims=(8, 16), depths=(1, 1), image_size=32, num_classes=10)
+    traced = trace_module(build(config), (3, 32, 32)).model_cost()
+    kinds = {leaf.traffic.kind for path, leaf in traced.leaves() if path.endswith("block/0")}
+    assert kinds == {"conv_depthwise"}
+    assert kinds == {leaf.traffic.kind for path, leaf in cost(config, batch=1).leaves() if path.endswith("dwconv")}
 
 
 # -- honest limits -------------------------------------------------------------------------

@@ -25,6 +25,9 @@ from costmodel.validation.build import build, example_input
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from costmodel.ops.conv import conv_kind
+from costmodel.tracing.formulas import is_channels_last
+
 #: aten operator (overload packet name) -> op kind
 KINDS: dict[str, str] = {
     "convolution": "conv", "convolution_backward": "conv",
@@ -106,8 +109,8 @@ class TrafficCounter(TorchDispatchMode):
             self._clone = moved
             return out
         kind = KINDS.get(name)
-        if kind == "conv" and _groups(name, args) > 1:
-            kind = "conv_depthwise"
+        if kind == "conv":
+            kind = conv_kind(_groups(name, args) > 1, is_channels_last(args[0 if name == "convolution" else 1]))
         if name == "sum" and self._last in ("mm", "bmm"):  # a linear layer's bias gradient
             kind = "matmul"
         self._last = name

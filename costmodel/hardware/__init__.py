@@ -26,6 +26,8 @@ __getattr__, __dir__, __all__ = exports(__name__, {
     "device_from_dict": "device_files",
     "load_device_file": "device_files",
     "KIND_CLASS": "profiles",
+    "KIND_FALLBACK": "profiles",
+    "DEPTHWISE_KINDS": "profiles",
     "OP_CLASSES": "profiles",
     "DIRECTIONS": "profiles",
     "DEFAULT_EFFICIENCY": "profiles",

@@ -42,7 +42,7 @@ from typing import Any
 from costmodel.core.errors import InvalidConfigError
 from costmodel.hardware.devices import CPU, canonical_dtype
 from costmodel.hardware.microbench import OPTIMIZER_TRAFFIC, Benchmark, benchmarks
-from costmodel.hardware.profiles import KIND_CLASS, DeviceProfile, Rate
+from costmodel.hardware.profiles import DEPTHWISE_KINDS, KIND_CLASS, DeviceProfile, Rate
 
 Progress = Callable[[int, int, str, str], None]
 
@@ -172,7 +172,7 @@ def _describe(record: dict[str, Any]) -> str:
     t = record["seconds"]
     if record["kind"] == "overhead":
         return f"{t * 1e6:.1f} us"
-    if record["flops"] and record["kind"] in ("matmul", "attention", "conv", "conv_depthwise"):
+    if record["flops"] and record["kind"] in ("matmul", "attention", "conv", *DEPTHWISE_KINDS):
         return f"{record['flops'] / t / 1e9:.1f} GFLOP/s ({t * 1e3:.1f} ms)"
     return f"{record['bytes'] / t / 1e9:.2f} GB/s ({t * 1e3:.1f} ms)"
 

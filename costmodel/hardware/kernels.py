@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 from costmodel.core.errors import InvalidConfigError
 from costmodel.hardware.devices import DeviceSpec
+from costmodel.hardware.profiles import DEPTHWISE_KINDS
 from costmodel.hardware.settings import ExecutionSettings
 
 #: Tensor Core tiles (t_m, t_n) the model chooses from (CUTLASS's and cuBLAS's common CTA tiles)
@@ -314,7 +315,7 @@ def kernel_terms(op: KernelOp, spec: DeviceSpec, settings: ExecutionSettings) ->
         extra = 2.0 * max(0.0, op.bytes - op.weight_bytes)  # transposes NCHW <-> NHWC: kernels of their own
         launches *= 3
     depthwise = "depthwise_backward" if op.direction == "backward" else "depthwise"
-    unit = "tensor" if tensor else (depthwise if op.kind == "conv_depthwise" else
+    unit = "tensor" if tensor else (depthwise if op.kind in DEPTHWISE_KINDS else
                                     "cuda" if op.kind in GEMM_KINDS else "vector")
     return KernelTerms(compute_s=compute, unit=unit, memory_s=op.bytes / bandwidth, launches=launches,
                        extra_s=extra / bandwidth)

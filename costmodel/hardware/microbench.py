@@ -56,6 +56,13 @@ CONVS: tuple[tuple[int, int, int, int, int, int, int], ...] = (
     (96, 96, 56, 7, 1, 96, 1), (192, 192, 28, 7, 1, 192, 1), (384, 384, 14, 7, 1, 384, 1),
     (64, 64, 56, 3, 1, 1, 4), (256, 64, 56, 1, 1, 1, 4), (128, 128, 28, 3, 1, 1, 4), (96, 96, 56, 7, 1, 96, 4),
 )
+#: depthwise convolutions on contiguous NCHW inputs, as EfficientNet and MobileNet run them
+#: (``conv_depthwise_nchw``): (channels, side, kernel, stride, batch in units of ``scale``);
+#: EfficientNet-B0's 3x3 and 5x5 ones at stride 1 and 2, and one at 4x the batch
+DEPTHWISE_NCHW: tuple[tuple[int, int, int, int, int], ...] = (
+    (96, 112, 3, 2, 1), (144, 56, 3, 1, 1), (144, 56, 5, 2, 1), (240, 28, 5, 1, 1), (480, 14, 3, 1, 1),
+    (672, 14, 5, 1, 1), (1152, 7, 5, 1, 1), (672, 14, 5, 1, 4),
+)
 #: linear layers: (tokens per image, in, out, batch): ViT-S and ViT-B projections and MLPs,
 #: ConvNeXt-T stage-1 and stage-2 MLPs (the stage-1 ones are long and thin: 3136 rows of
 #: 96 features per image, a low arithmetic intensity where a CPU GEMM runs well below the
@@ -102,7 +109,9 @@ def benchmarks(device: str = "cpu", dtype: str = "fp32", scale: int = 8) -> list
     for tokens, k, n, m in LINEARS:
         _linear(out, rand, precision, tokens * scale * m, k, n)
     for cin, cout, side, kernel, stride, groups, m in CONVS:
-        _conv(out, rand, precision, scale * m, cin, cout, side, kernel, stride, groups)
+        _conv(out, rand, precision, scale * m, cin, cout, side, kernel, stride, groups, channels_last=groups > 1)
+    for channels, side, kernel, stride, m in DEPTHWISE_NCHW:
+        _conv(out, rand, precision, scale * m, channels, channels, side, kernel, stride, channels, channels_last=False)
     for heads, tokens, head_dim, m in ATTENTION:
         _attention(out, rand, precision, scale * m, heads, tokens, head_dim)
     # one early ResNet-50 feature map (larger than a CPU's last-level cache), and a quarter of it
@@ -196,14 +205,15 @@ def _linear(out: list[Benchmark], rand: Rand, precision: Any, rows: int, k: int,
 
 
 def _conv(out: list[Benchmark], rand: Rand, precision: Any, batch: int, cin: int, cout: int, side: int, kernel: int,
-          stride: int, groups: int) -> None:
+          stride: int, groups: int, *, channels_last: bool) -> None:
     import torch
     import torch.nn.functional as F
 
     from costmodel import ops
     from costmodel.core.conventions import FULL
+    from costmodel.ops.conv import conv_kind
 
-    layout = torch.channels_last if groups > 1 else torch.contiguous_format
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     first, pad = cin == 3, kernel // 2
     side_out = (side + 2 * pad - kernel) // stride + 1
     cost = ops.conv2d(batch=batch, in_channels=cin, out_channels=cout, out_size=(side_out, side_out),
@@ -218,8 +228,9 @@ def _conv(out: list[Benchmark], rand: Rand, precision: Any, batch: int, cin: int
                 rand(cout, cin // groups, kernel, kernel, grad=grad))
 
     makers = _makers(conv, inputs, lambda args: args[1:] if first else args)
-    _pair(out, "conv_depthwise" if groups > 1 else "conv",
-          f"conv {kernel}x{kernel}/{stride} {cin}->{cout} g{groups} @{side} b{batch}", cost, *makers)
+    _pair(out, conv_kind(groups > 1, channels_last),
+          f"conv {kernel}x{kernel}/{stride} {cin}->{cout} g{groups} @{side} b{batch}"
+          f"{' NHWC' if channels_last else ''}", cost, *makers)
 
 
 def _attention(out: list[Benchmark], rand: Rand, precision: Any, batch: int, heads: int, tokens: int,

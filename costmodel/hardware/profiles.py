@@ -17,7 +17,10 @@ kind                class          ops
 ``matmul``          matmul         linear layers, ``bmm``
 ``attention``       matmul         fused scaled-dot-product attention
 ``conv``            conv           dense convolutions
-``conv_depthwise``  conv           grouped / depthwise convolutions
+``conv_depthwise``  conv           grouped / depthwise convolutions on a channels-last
+                                   input (ConvNeXt's blocks leave their maps so)
+``conv_depthwise``  conv           the same on a contiguous NCHW input (EfficientNet,
+``_nchw``                          MobileNet, RegNet); falls back to ``conv_depthwise``
 ``elementwise``     elementwise    activations, residual adds, scaling
 ``batch_norm``      elementwise    batch norm (training mode)
 ``layer_norm``      elementwise    layer norm
@@ -48,11 +51,16 @@ from costmodel.hardware.devices import CPU, DeviceSpec, canonical_dtype, datashe
 #: op kind -> op class (the rate used when a profile has none for the kind itself)
 KIND_CLASS: dict[str, str] = {
     "matmul": "matmul", "attention": "matmul",
-    "conv": "conv", "conv_depthwise": "conv",
+    "conv": "conv", "conv_depthwise": "conv", "conv_depthwise_nchw": "conv",
     "elementwise": "elementwise", "batch_norm": "elementwise", "layer_norm": "elementwise",
     "pool": "elementwise", "optimizer_sgd": "elementwise", "optimizer_momentum": "elementwise",
     "optimizer_adam": "elementwise", "optimizer_adamw": "elementwise",
 }
+#: op kind -> the kind whose rate it takes before its class's, where a profile has none of its own
+#: (a profile calibrated before ``conv_depthwise_nchw`` existed: the depthwise rate is the closer one)
+KIND_FALLBACK: dict[str, str] = {"conv_depthwise_nchw": "conv_depthwise"}
+#: grouped convolution kinds (one rule for every memory format)
+DEPTHWISE_KINDS: tuple[str, ...] = ("conv_depthwise", "conv_depthwise_nchw")
 OP_CLASSES: tuple[str, ...] = ("matmul", "conv", "elementwise")
 DIRECTIONS: tuple[str, ...] = ("forward", "backward")
 
@@ -216,10 +224,11 @@ class DeviceProfile:
         object.__setattr__(self, "measurements", tuple(self.measurements))
 
     def rate(self, kind: str, direction: str = "forward") -> Rate:
-        """The rate of op ``kind`` in ``direction``: its own, else its class's, else forward's."""
+        """The rate of op ``kind`` in ``direction``: its own, else its fallback kind's (:data:`KIND_FALLBACK`),
+        else its class's; in a direction without a rate, forward's."""
         if kind not in KIND_CLASS:
             raise UnknownPresetError("op kind", kind, KIND_CLASS)
-        for key in (kind, KIND_CLASS[kind]):
+        for key in (kind, KIND_FALLBACK.get(kind, kind), KIND_CLASS[kind]):
             by_direction = self.rates.get(key)
             if by_direction:
                 return by_direction.get(direction) or by_direction.get("forward") or next(iter(by_direction.values()))
@@ -292,5 +301,5 @@ def _inf(x: float | None) -> float:
     return math.inf if x is None else float(x)
 
 
-__all__ = ["KIND_CLASS", "OP_CLASSES", "DIRECTIONS", "DEFAULT_EFFICIENCY", "Rate", "DeviceProfile",
-           "ProfileNotFoundError"]
+__all__ = ["KIND_CLASS", "KIND_FALLBACK", "DEPTHWISE_KINDS", "OP_CLASSES", "DIRECTIONS", "DEFAULT_EFFICIENCY",
+           "Rate", "DeviceProfile", "ProfileNotFoundError"]

@@ -174,7 +174,7 @@ def block(*, dim: Any, batch: Any, size: tuple[Any, Any], kernel_size: Any, mlp_
     cost = Cost.group({
         "dwconv": conv2d(batch=batch, in_channels=dim, out_channels=dim, out_size=size,
                          kernel_size=kernel_size, groups=dim, bias=True, in_size=size, input_role=input_role,
-                         **memory),
+                         channels_last=True, **memory),
         "norm": layer_norm(rows=rows, features=dim, **memory),
         "pwconv1": linear(rows=rows, in_features=dim, out_features=hidden, **memory),
         "act": gelu(rows * hidden, **memory),

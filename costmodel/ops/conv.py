@@ -78,7 +78,8 @@ def conv_out_size(size: Any, kernel: Any, stride: Any = 1, padding: Any = 0, dil
 def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[Any, Any],
            kernel_size: Any, groups: Any = 1, bias: bool = True, input_grad: bool = True,
            convention: Convention = FLOP_COUNTER, in_size: tuple[Any, Any] | None = None,
-           precision: Precision | None = None, saves_input: bool = True, input_role: str = "compute") -> Cost:
+           precision: Precision | None = None, saves_input: bool = True, input_role: str = "compute",
+           channels_last: bool = False) -> Cost:
     r"""Cost of a 2-D convolution (F1, F2; parameters F7).
 
     .. math::
@@ -100,8 +101,14 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
     in_size, precision, saves_input, input_role
         Memory (with ``precision`` and ``in_size`` given; see :func:`conv2d_trace`).
         The cost's traffic is :func:`costmodel.ops.conv.conv2d_traffic` (a ``conv`` op, or
-        ``conv_depthwise`` when grouped) in the bytes of ``precision``'s compute dtype
-        (float32 without one); without ``in_size`` the input is taken as the output's size.
+        ``conv_depthwise`` / ``conv_depthwise_nchw`` when grouped) in the bytes of
+        ``precision``'s compute dtype (float32 without one); without ``in_size`` the input
+        is taken as the output's size.
+    channels_last : bool
+        The input has channels-last strides (ConvNeXt's blocks leave their maps so), not
+        PyTorch's default contiguous NCHW. Counts and memory are the same; a grouped
+        convolution runs another kernel there (on a CPU, oneDNN's NHWC depthwise backward is
+        several times faster), so its traffic is of its own kind.
 
     Examples
     --------
@@ -131,7 +138,7 @@ def conv2d(*, batch: Any, in_channels: Any, out_channels: Any, out_size: tuple[A
     traffic = conv2d_traffic(precision.compute_bytes if precision is not None else F32,
                              inputs=batch * in_channels * hi * wi, outputs=batch * out_channels * ho * wo,
                              weight=out_channels * per_group_in * kh * kw, bias=out_channels if bias else 0,
-                             input_grad=input_grad, grouped=groups != 1,
+                             input_grad=input_grad, grouped=groups != 1, channels_last=channels_last,
                              cast_input=precision is not None and precision.mixed and input_role == "float32",
                              gemm=Gemm(m=batch * ho * wo, n=sympy.sympify(out_channels) / groups,
                                        k=per_group_in * kh * kw, batch=groups, window=kh * kw,
@@ -214,9 +221,20 @@ def patch_embedding(*, batch: Any, image_size: tuple[Any, Any], patch_size: Any,
 
 # -- bytes moved (forward and backward kernels) -----------------------------------------
 
+def conv_kind(grouped: bool, channels_last: bool) -> str:
+    """The op kind of a convolution (:data:`costmodel.hardware.profiles.KIND_CLASS`): dense ones are
+    ``conv`` in either memory format; grouped ones ``conv_depthwise`` on a channels-last input,
+    ``conv_depthwise_nchw`` on a contiguous NCHW one."""
+    if not grouped:
+        return "conv"
+    return "conv_depthwise" if channels_last else "conv_depthwise_nchw"
+
+
 def conv2d_traffic(c: int, *, inputs: Any, outputs: Any, weight: Any, bias: Any, input_grad: bool,
-                   grouped: bool, gemm: Gemm | None = None, cast_input: bool = False) -> Traffic:
-    r"""A convolution (``aten.convolution`` / ``convolution_backward``), ``conv`` or ``conv_depthwise``.
+                   grouped: bool, gemm: Gemm | None = None, cast_input: bool = False,
+                   channels_last: bool = False) -> Traffic:
+    r"""A convolution (``aten.convolution`` / ``convolution_backward``): ``conv``, or when ``grouped``
+    ``conv_depthwise`` on a ``channels_last`` input and ``conv_depthwise_nchw`` on a contiguous one.
 
     .. math::
         Q_{fwd} = c\,(X + W + b + Y), \qquad
@@ -231,9 +249,10 @@ def conv2d_traffic(c: int, *, inputs: Any, outputs: Any, weight: Any, bias: Any,
     bwd = c * (outputs + inputs + weight + (inputs if input_grad else 0) + weight + bias)
     if cast_input:
         fwd, bwd = fwd + (F32 + c) * inputs, bwd + ((F32 + c) * inputs if input_grad else 0)
-    return Traffic.op("conv_depthwise" if grouped else "conv", forward=fwd, backward=bwd,
+    return Traffic.op(conv_kind(grouped, channels_last), forward=fwd, backward=bwd,
                       gemms=() if gemm is None else (gemm,))
 
 
 
-__all__ = ["conv2d_traffic", "pair", "conv_out_size", "conv2d", "conv2d_trace", "autocast_casts", "patch_embedding"]
+__all__ = ["conv_kind", "conv2d_traffic", "pair", "conv_out_size", "conv2d", "conv2d_trace", "autocast_casts",
+           "patch_embedding"]

@@ -45,7 +45,8 @@ def channel_scale(*, batch: Any, channels: Any, size: tuple[Any, Any], conventio
     elements, scale = batch * channels * size[0] * size[1], batch * channels
     c = precision.compute_bytes if precision is not None else F32
     cost = elementwise("mul", elements, convention).with_traffic(
-        Traffic.op("elementwise", forward=c * (2 * elements + scale), backward=c * ((9 if forked else 6) * elements + 2 * scale)))
+        Traffic.op("elementwise", forward=c * (2 * elements + scale),
+                   backward=c * ((9 if forked else 6) * elements + 2 * scale)))
     if precision is None:
         return cost
     kept = (scale if scale_owned else 0) + (elements if input_owned else 0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from costmodel.ops.conv import conv_kind
 from costmodel.ops.pointwise import RATES
 
 #: substrings of op names that mark an op as FLOP-bearing (a product or a convolution)
@@ -45,13 +46,23 @@ KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def op_kind(name: str, groups: int = 1) -> str:
+def op_kind(name: str, groups: int = 1, channels_last: bool = False) -> str:
     """The roofline kind of aten op ``name`` (``elementwise`` when no rule matches); a convolution
-    with more than one group is ``conv_depthwise``."""
+    with more than one group is :func:`~costmodel.ops.conv.conv_kind`'s (``conv_depthwise`` on a
+    ``channels_last`` input, else ``conv_depthwise_nchw``)."""
     for word, kind in KINDS:
         if word in name:
-            return "conv_depthwise" if kind == "conv" and groups > 1 else kind
+            return conv_kind(groups > 1, channels_last) if kind == "conv" else kind
     return "elementwise"
+
+
+def is_channels_last(tensor: Any) -> bool:
+    """Whether a 4-d ``tensor`` has channels-last strides (channels adjacent, ``stride(1) == 1``,
+    while the width is not), decided without adding a guard on symbolic sizes."""
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+    return bool(tensor.dim() == 4 and statically_known_true(tensor.stride(1) == 1)
+                and not statically_known_true(tensor.stride(3) == 1))
 
 
 #: op names that contain a word of :data:`FLOP_BEARING` but do no products (``upsample_bilinear2d``)
@@ -110,5 +121,5 @@ def flop_registry() -> dict[Any, Callable[..., Any]]:
     return {**registry, **{k: wrap(v) for k, v in extra_formulas().items()}}
 
 
-__all__ = ["FLOP_BEARING", "FULL_RATES", "KINDS", "op_kind", "is_flop_bearing", "full_rate", "extra_formulas",
-           "flop_registry"]
+__all__ = ["FLOP_BEARING", "FULL_RATES", "KINDS", "op_kind", "is_channels_last", "is_flop_bearing", "full_rate",
+           "extra_formulas", "flop_registry"]

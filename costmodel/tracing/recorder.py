@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from costmodel.tracing.formulas import full_rate, is_flop_bearing, op_kind
+from costmodel.tracing.formulas import full_rate, is_channels_last, is_flop_bearing, op_kind
 
 _PATH_KEY = "costmodel_path"
 
@@ -109,6 +109,12 @@ def _tensor_bytes(tree: Any) -> Any:
     from torch.utils._pytree import tree_leaves
 
     return sum((t.numel() * t.element_size() for t in tree_leaves(tree) if isinstance(t, torch.Tensor)), 0)
+
+
+def _channels_last(name: str, args: Any) -> bool:
+    """Whether a convolution's input (forward or backward) has channels-last strides."""
+    index = {"aten.convolution": 0, "aten.convolution_backward": 1}.get(name)
+    return index is not None and len(args) > index and is_channels_last(args[index])
 
 
 def _groups(name: str, args: Any) -> int:
@@ -203,7 +209,7 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
             view = bool(getattr(func, "is_view", False)) or name in ("aten.detach", "aten.alias", "aten.lift_fresh")
             out_bytes = 0 if view else _tensor_bytes(out)
             nbytes = 0 if view else _tensor_bytes((args, kwargs)) + out_bytes
-            kind = op_kind(name, _groups(name, args))
+            kind = op_kind(name, _groups(name, args), _channels_last(name, args))
             self.records.append(OpRecord(path=path, phase=self.phase, name=name, kind=kind,
                                          flops=flops, full=_full_flops(name, flops, args, out), nbytes=nbytes,
                                          out_bytes=out_bytes, counted=counted or not is_flop_bearing(name)))

@@ -18,6 +18,7 @@ from costmodel.models.mobilenet import MobileNetV2Config, MobileNetV3Config
 from costmodel.models.presets import get_preset
 from costmodel.models.regnet import RegNetConfig
 from costmodel.models.resnet import ResNetConfig
+from costmodel.models.swin import SwinConfig
 from costmodel.models.vit import ViTConfig
 
 SMALL = {
@@ -96,8 +97,49 @@ def test_traffic_equals_the_bytes_of_every_kernel(name):
     measured = measure_traffic(config, batch)
     assert {k: v for k, v in predicted.items() if v} == dict(measured.totals)
     # what the closed forms leave out: the head's token selection (ViT), layout copies (ConvNeXt);
-    # Swin is not here: its window partition, padding, roll and mask kernels are counted for the GPU model only
+    # (Swin is tested below: its layout copies are ``clone`` kernels the closed forms count)
     assert {op for op, _ in measured.other} <= {"select_backward", "clone", "copy_", "as_strided_"}
+
+
+def _elementwise_bytes(config, batch):
+    from costmodel.models import cost
+
+    leaves = [leaf for _, leaf in cost(config, batch=batch, convention="full").leaves()]
+    return {d: sum(int(getattr(leaf.traffic, d)) for leaf in leaves if leaf.traffic.kind == "elementwise")
+            for d in ("forward", "backward")}
+
+
+@pytest.mark.parametrize("config, batch", [
+    # four stages, the last one a single window (no partition copy), one shifted block per stage where it shifts
+    (SwinConfig(embed_dim=16, depths=(1, 1, 1, 1), num_heads=(2, 2, 2, 2), image_size=224, num_classes=5), 1),
+    (SwinConfig(embed_dim=16, depths=(2, 2), num_heads=(2, 4), image_size=224, num_classes=5), 1),
+])
+def test_swin_traffic_equals_the_kernels_with_its_layout_copies(config, batch):
+    """Swin's window partition, padding, rolls (one pass per rolled dim), shift mask, position bias
+    and the backward of ``qkv[0], qkv[1], qkv[2]``: its elementwise bytes equal the kernels'
+    (``clone`` included: here every clone is a layout copy the closed forms count)."""
+    from costmodel.validation.traffic import measure_traffic
+
+    measured = measure_traffic(config, batch, fake=True)
+    predicted = _elementwise_bytes(config, batch)
+    for direction in ("forward", "backward"):
+        copies = measured.other.get(("clone", direction), 0)
+        assert predicted[direction] == measured.totals[("elementwise", direction)] + copies, direction
+
+
+@pytest.mark.slow
+def test_swin_t_traffic_is_within_half_a_percent_of_the_kernels():
+    """Swin-T at batch 2: forward exact; backward 3.0 MB short of 934 MB (0.3 %), a residue not yet
+    found (it shows at batch 2, not at batch 1: a few passes over a stage's map in backward; padded
+    toys and one-head stages miss up to 5 % of their much smaller elementwise traffic)."""
+    from costmodel.validation.traffic import measure_traffic
+
+    measured = measure_traffic(get_preset("swin_t"), 2, fake=True)
+    predicted = _elementwise_bytes(get_preset("swin_t"), 2)
+    kernels = {d: measured.totals[("elementwise", d)] + measured.other.get(("clone", d), 0)
+               for d in ("forward", "backward")}
+    assert predicted["forward"] == kernels["forward"]
+    assert predicted["backward"] == pytest.approx(kernels["backward"], rel=0.005)
 
 
 @pytest.mark.slow

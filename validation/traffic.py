@@ -49,6 +49,12 @@ KINDS: dict[str, str] = {
     "hardswish": "elementwise", "hardswish_": "elementwise", "hardswish_backward": "elementwise",
     "hardsigmoid": "elementwise", "hardsigmoid_backward": "elementwise",
     "hardtanh": "elementwise", "hardtanh_": "elementwise", "hardtanh_backward": "elementwise",
+    # Swin's window attention (torchvision ``shifted_window_attention``): padding, rolls, the shift
+    # mask, the softmax, the relative position bias and the backward of its slices and selections
+    "constant_pad_nd": "elementwise", "roll": "elementwise", "_softmax": "elementwise",
+    "_softmax_backward_data": "elementwise", "sub": "elementwise", "ne": "elementwise", "eq": "elementwise",
+    "masked_fill": "elementwise", "index": "elementwise", "index_put": "elementwise",
+    "select_backward": "elementwise", "slice_backward": "elementwise",
 }
 #: in-place activations whose backward needs the input: autograd clones it first, and that
 #: ``clone`` counts with the activation (elsewhere a ``clone`` is a layout copy, under ``other``)
@@ -103,6 +109,8 @@ class TrafficCounter(TorchDispatchMode):
         if all(t.dim() == 0 for t in tensors):  # a step counter (batch norm's num_batches_tracked)
             return out
         moved = sum(_nbytes(t) for t in tensors)
+        if name == "roll":  # ATen rolls one dim after the other: a pass over the tensor per dim
+            moved *= len(args[2]) if len(args) > 2 and isinstance(args[2], (list, tuple)) else 1
         self.flush(name)
         self.by_op[(name, self.direction)] += moved
         if name == "clone":

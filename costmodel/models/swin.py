@@ -156,16 +156,17 @@ def patch_merging(*, dim: Any, batch: Any, out: tuple[Any, Any], convention: Con
     \lceil w/2 \rceil`` merged tokens. The padding (``F.pad``, a new tensor) and the ``torch.cat`` of the
     four strided neighbours are two copies of the padded map (traffic only:
     :func:`~costmodel.ops.windowed.layout_copies`; float32 under autocast, the residual stream).
-    Backward: each of the four strided slices' ``slice_backward`` writes a zero-filled
-    full-size gradient and copies its quarter in (1.5 passes), and autograd sums the four
-    (3 adds of 3 passes): 15 passes over the padded map.
+    Backward: each of the four strided slices ``x[..., i::2, j::2, :]`` is two slices, so two
+    ``slice_backward`` (a quarter into a zero-filled half, 0.75 passes; the half into a
+    zero-filled whole, 1.5), autograd sums the four (3 adds of 3 passes) and the padding's
+    backward copies the gradient out (2): 20 passes over the padded map.
 
     .. math:: \mathrm{MACs} = 8 B h' w' d^2, \qquad \mathrm{params} = 8 d + 8 d^2
     """
     rows = batch * out[0] * out[1]
     f_bytes = precision.bytes("float32") if precision is not None else 4
     return Cost.group({
-        "concat": layout_copies(rows * 4 * dim, f_bytes, 2, backward_passes=15),
+        "concat": layout_copies(rows * 4 * dim, f_bytes, 2, backward_passes=20),
         "norm": layer_norm(rows=rows, features=4 * dim, convention=convention, precision=precision),
         "reduction": linear(rows=rows, in_features=4 * dim, out_features=2 * dim, bias=False, convention=convention,
                             precision=precision),

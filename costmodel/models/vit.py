@@ -310,7 +310,7 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
     only over the class tokens. Parts: ``patch_embed``, ``class_token``, ``pos_embed``,
     ``blocks`` (one block times ``depth``: ``blocks/ln1``, ``blocks/attn/qkv``,
     ``blocks/attn/core/...``, ``blocks/attn/proj``, ``blocks/mlp/fc1``, ...), ``norm``,
-    ``head``.
+    ``select`` (the class token's selection: traffic in backward only), ``head``.
 
     Examples
     --------
@@ -328,6 +328,10 @@ def cost(config: ViTConfig, *, batch: Any, convention: Convention, divisible: bo
     total: Cost = embed + (blocks * config.depth).named("blocks") + Cost.group({
         "norm": layer_norm(rows=rows, features=config.width, convention=convention, precision=precision,
                            input_role="float32"),
+        # x[:, 0]: a view forward; backward ``select_backward`` writes a zero-filled gradient of
+        # every token and copies the class token's in
+        "select": Cost(traffic=Traffic.op("elementwise", forward=0, backward=(
+            precision.bytes("float32") if precision is not None else F32) * (rows + batch) * config.width)),
         # the head reads the class token, a view into the normalised tokens: it keeps them all
         "head": linear(rows=batch, in_features=config.width, out_features=config.num_classes,
                        convention=convention, precision=precision, input_role="float32",

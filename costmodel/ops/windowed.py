@@ -97,11 +97,58 @@ def windowed_attention(*, batch: Any, heads: Any, grid: Any, window: Any, head_d
     scores = batch * windows * heads * tokens * tokens
     parts = {}
     if relative_position_bias:
-        parts["position_bias"] = Cost(params=(2 * wh - 1) * (2 * ww - 1) * heads) + elementwise(
-            "add", scores, convention)
+        table = (2 * wh - 1) * (2 * ww - 1) * heads
+        parts["position_bias"] = Cost(params=table) + elementwise("add", scores, convention).with_traffic(
+            position_bias_traffic(scores=scores, heads=heads, tokens=tokens, table=table,
+                                  sequences=batch * windows))
     if shifted:
-        parts["mask"] = elementwise("add", scores, convention)
+        parts["mask"] = shift_mask(scores=scores, windows=windows, tokens=tokens, convention=convention)
     return core + Cost.group(parts) if parts else core
+
+
+def position_bias_traffic(*, scores: Any, heads: Any, tokens: Any, table: Any, sequences: Any = None) -> Traffic:
+    r"""Bytes of torchvision's relative position bias (float32, once per block call).
+
+    .. math::
+        Q_{fwd} &= \underbrace{4 b + 8 T^2 + 4 h T^2}_{\text{gather}} + \underbrace{8 h T^2}_{\text{contiguous}}
+                 + \underbrace{8 S + 4 h T^2}_{\text{add}} \\
+        Q_{bwd} &= \underbrace{4 S + 4 h T^2}_{\text{sum over windows}}
+                 + \underbrace{8 b + 8 T^2 + 4 h T^2}_{\text{index\_put}}
+
+    ``S`` score elements, ``T = M_h M_w`` tokens per window, ``b`` table elements
+    (``(2M_h - 1)(2M_w - 1) h``); the index is int64 (8 bytes). The gather
+    ``table[index]`` and its ``permute(...).contiguous()`` (a copy unless one head) make the ``h T^2`` bias, the
+    add broadcasts it over the ``B n_w`` windows; backward sums the scores' gradient over
+    them and scatters it into the table's gradient (``index_put``: reads the zeroed
+    gradient, the index and the values, writes the gradient). With one window in all
+    (``sequences = B n_w = 1``) the broadcast is the identity and there is no sum.
+    """
+    bias = heads * tokens * tokens
+    reduce = 0 if isinstance(sequences, int) and sequences == 1 else 1
+    contiguous = 0 if heads == 1 else 8 * bias  # with one head the permute moves nothing
+    forward = 4 * table + 8 * tokens * tokens + 4 * bias + contiguous + 8 * scores + 4 * bias
+    backward = reduce * (4 * scores + 4 * bias) + 8 * table + 8 * tokens * tokens + 4 * bias
+    return Traffic.op("elementwise", forward=forward, backward=backward, launches=3)
+
+
+def shift_mask(*, scores: Any, windows: Any, tokens: Any, convention: Convention = FLOP_COUNTER) -> Cost:
+    r"""The attention mask of a shifted block (SW-MSA): one add over the ``S`` scores (``FULL`` only),
+    and the kernels torchvision runs to build the mask at every call (float32; ``m = n_w T^2``
+    mask elements, ``n_w T`` padded tokens; no backward: the mask needs no gradient).
+
+    .. math::
+        Q_{fwd} = \underbrace{16\, n_w T + 4 m}_{\text{partition, subtract}} + \underbrace{10 m}_{\ne 0,\ = 0}
+                  + \underbrace{18 m}_{\text{2 masked\_fill}} + \underbrace{4 m + 8 S}_{\text{add}}
+
+    The region map is split into windows (a copy), the pairwise difference of region
+    labels is an ``n_w x T x T`` tensor, ``!= 0`` and ``== 0`` give boolean masks (1 byte)
+    for two ``masked_fill`` (read, mask, write), and the add reads the scores and the
+    mask broadcast over the batch. The build does not depend on the batch.
+    """
+    mask = windows * tokens * tokens
+    forward = 16 * windows * tokens + 4 * mask + 10 * mask + 18 * mask + 4 * mask + 8 * scores
+    return elementwise("add", scores, convention).with_traffic(
+        Traffic.op("elementwise", forward=forward, backward=0, launches=7))
 
 
 def shift_applies(padded: tuple[Any, Any], window: Any) -> Any:
@@ -114,6 +161,22 @@ def shift_applies(padded: tuple[Any, Any], window: Any) -> Any:
     condition = sympy.Or(sympy.Gt(ph, wh), sympy.Gt(pw, ww))
     if condition in (sympy.true, sympy.false):
         return bool(condition)
+    return sympy.Piecewise((1, condition), (0, True))
+
+
+def partition_moves(grid: Any, window: Any, *, divisible: bool = False) -> Any:
+    r"""Whether the window partition (and its reverse) copies: 1, else 0.
+
+    torchvision splits the padded ``h_p x w_p`` map with ``view(B, h_p/M_h, M_h, w_p/M_w, M_w, C)
+    .permute(0, 1, 3, 2, 4, 5)``; the permute swaps the window rows with the windows along
+    the width, which moves nothing when either has size 1 (one window across, as in
+    Swin-T's last stage, or one-row windows): then ``reshape`` is a view. A bool for
+    integers; a SymPy 0/1 ``Piecewise`` for symbols.
+    """
+    (_, gw), (wh, ww) = pair("grid", grid), pair("window", window)
+    condition = sympy.And(sympy.Gt(windows_along(gw, ww, divisible=divisible), 1), sympy.Gt(wh, 1))
+    if condition in (sympy.true, sympy.false):
+        return int(bool(condition))
     return sympy.Piecewise((1, condition), (0, True))
 
 
@@ -150,13 +213,19 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     copies the token tensor with ``F.pad`` (always a new tensor: ``constant_pad_nd`` clones
     when no pad is positive), ``torch.roll`` (shifted blocks where :func:`shift_applies`; a
     roll over two dims is two copies: ATen rolls one dim after the other) and the window
-    partition ``permute(...).reshape`` before ``qkv`` (float32 under autocast: the
+    partition ``permute(...).reshape`` (where :func:`partition_moves`) before ``qkv`` (float32 under autocast: the
     ``LayerNorm`` output), and after ``proj`` with the window reverse and the roll back;
     ``torch.matmul`` makes contiguous copies of the scaled ``q`` (the product keeps ``q``'s
     permuted strides), ``k^T`` and ``v`` (where
     :func:`~costmodel.ops.attention.explicit_views` is false) and the heads are merged by
-    ``transpose(1, 2).reshape`` (a copy). Parts ``partition``, ``qkv_copies``,
-    ``merge_heads``, ``reverse``.
+    ``transpose(1, 2).reshape`` (a copy, but a view with one head). Backward, the gradient of the ``qkv`` output's
+    ``reshape(...).permute(2, 0, 3, 1, 4)`` is one copy of ``3 N_p d`` values (with or
+    without the forward copies); the heads' merge copies the gradient back only where the
+    forward copied ``q``, ``k``, ``v``; ``q, k, v = qkv[0], qkv[1], qkv[2]``
+    costs three ``select_backward`` (each reads a gradient of ``N_p d`` and writes a
+    zero-filled ``3 N_p d`` one) and two adds of those (``9 N_p d`` each): ``30 N_p d``
+    values. Parts ``partition``, ``qkv_copies``, ``unbind``, ``merge_heads``, ``reverse``;
+    the shift mask (:func:`shift_mask`) is ``core/mask``.
 
     Memory (float32; checked with ``saved_tensors_hooks``): ``qkv`` keeps the padded,
     window-partitioned input (a copy: ``N_p d``); the scaling of ``q`` keeps nothing (a
@@ -176,10 +245,11 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     mask = shift_applies((ph, pw), window) if shifted else False
     core = windowed_attention(batch=batch, heads=heads, grid=grid, window=window, head_dim=head_dim, fused=False,
                               shifted=False, divisible=divisible, convention=convention)
-    if mask is not False and convention.count_elementwise:
-        scores = rows * heads * wh * ww
+    if mask is not False:
         applies = 1 if mask is True else mask  # a bool when the padded grid is known, else a 0/1 Piecewise
-        core = core + Cost.group({"mask": elementwise("add", scores * applies, convention)})
+        windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
+        core = core + Cost.group({"mask": shift_mask(scores=rows * heads * wh * ww, windows=windows,
+                                                     tokens=wh * ww, convention=convention) * applies})
     memory: dict[str, Any] = dict(convention=convention, precision=precision)
     c_bytes = precision.compute_bytes if precision is not None else F32
     # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient
@@ -204,11 +274,18 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     windows_n = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
     kv = 0 if explicit_views(batch * windows_n, heads) else 3
     roll = (1 if mask else 0) if isinstance(mask, bool) else mask
-    return Cost.group({"partition": layout_copies(rows * dim, f_bytes, 2 + 2 * roll), "qkv": qkv, "scale": scale,
-                       "qkv_copies": layout_copies(rows * dim, c_bytes, kv), "core": core,
-                       "merge_heads": layout_copies(rows * dim, c_bytes, 1), "proj": proj,
-                       "reverse": layout_copies(rows * dim, c_bytes, 1 + 2 * roll)})
+    moves = partition_moves(grid, window, divisible=divisible)
+    return Cost.group({"partition": layout_copies(rows * dim, f_bytes, 1 + moves + 2 * roll), "qkv": qkv,
+                       "scale": scale,
+                       "qkv_copies": layout_copies(rows * dim, c_bytes, kv, backward_passes=6),
+                       "unbind": Cost().with_traffic(Traffic.op("elementwise", forward=0,
+                                                                backward=30 * c_bytes * rows * dim, launches=5)),
+                       "core": core,
+                       "merge_heads": layout_copies(rows * dim, c_bytes, 0 if heads == 1 else 1,
+                                                    backward_passes=2 if kv else 0),
+                       "proj": proj,
+                       "reverse": layout_copies(rows * dim, c_bytes, moves + 2 * roll)})
 
 
-__all__ = ["layout_copies", "windowed_attention", "windows_along", "padded_grid", "shift_applies",
-           "window_attention_block"]
+__all__ = ["layout_copies", "partition_moves", "position_bias_traffic", "shift_mask", "windowed_attention",
+           "windows_along", "padded_grid", "shift_applies", "window_attention_block"]

@@ -8,5 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nice python -m costmodel.validation.timing --device cpu --threads 1 --rounds "${ROUNDS:-1}" --repeats 5 --warmup 1 \
-    --models resnet18 resnet50 vit_ti_16 vit_s_16 vit_b_16 convnext_tiny --batches 8 32 \
+    --models resnet18 resnet50 vit_ti_16 vit_s_16 vit_b_16 convnext_tiny swin_t efficientnet_b0 --batches 8 32 \
     --output validation/results/cpu.json --plot docs/figures/time_cpu.png "$@"

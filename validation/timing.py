@@ -46,8 +46,9 @@ from costmodel.hardware.lookup import load_profile, save_profile
 from costmodel.hardware.profiles import DeviceProfile
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-#: the cases the issue names (at batch 8 and 32)
-DEFAULT_MODELS = ("resnet18", "resnet50", "vit_ti_16", "vit_s_16", "vit_b_16", "convnext_tiny")
+#: the cases the issues name (at batch 8 and 32): the four hand-written families, then Swin-T and EfficientNet-B0 (#13)
+DEFAULT_MODELS = ("resnet18", "resnet50", "vit_ti_16", "vit_s_16", "vit_b_16", "convnext_tiny", "swin_t",
+                  "efficientnet_b0")
 DEFAULT_BATCHES = (8, 32)
 
 

@@ -55,6 +55,9 @@ CONVS: tuple[tuple[int, int, int, int, int, int, int], ...] = (
     (256, 64, 56, 1, 1, 1, 1), (128, 512, 28, 1, 1, 1, 1), (256, 512, 56, 1, 2, 1, 1), (3, 64, 224, 7, 2, 1, 1),
     (96, 96, 56, 7, 1, 96, 1), (192, 192, 28, 7, 1, 192, 1), (384, 384, 14, 7, 1, 384, 1),
     (64, 64, 56, 3, 1, 1, 4), (256, 64, 56, 1, 1, 1, 4), (128, 128, 28, 3, 1, 1, 4), (96, 96, 56, 7, 1, 96, 4),
+    # EfficientNet-B0's 1x1 expansions and projections: few channels on large maps (low intensity)
+    (16, 96, 112, 1, 1, 1, 1), (144, 24, 56, 1, 1, 1, 1), (40, 240, 28, 1, 1, 1, 1), (1152, 192, 7, 1, 1, 1, 1),
+    (24, 144, 56, 1, 1, 1, 4),
 )
 #: depthwise convolutions on contiguous NCHW inputs, as EfficientNet and MobileNet run them
 #: (``conv_depthwise_nchw``): (channels, side, kernel, stride, batch in units of ``scale``);
@@ -71,6 +74,12 @@ LINEARS: tuple[tuple[int, int, int, int], ...] = (
     (197, 384, 1536, 1), (197, 1536, 384, 1), (784, 192, 768, 1), (197, 768, 768, 1), (197, 768, 3072, 1),
     (3136, 96, 384, 1), (3136, 384, 96, 1),
     (197, 384, 1536, 4), (197, 1536, 384, 4), (197, 768, 768, 4),
+)
+#: batched products of explicit window attention (Swin-T, 7x7 windows of 32-wide heads):
+#: (windows x heads per image, n, k, m, batch in units of ``scale``): ``q k^T`` and ``attn v``
+#: of stage 1 (64 windows, 3 heads) and stage 3 (4 windows, 12 heads)
+BATCHED: tuple[tuple[int, int, int, int, int], ...] = (
+    (192, 49, 32, 49, 1), (192, 49, 49, 32, 1), (48, 49, 32, 49, 1), (48, 49, 49, 32, 1), (192, 49, 32, 49, 4),
 )
 #: fused attention: (heads, tokens, head dim, batch)
 ATTENTION: tuple[tuple[int, int, int, int], ...] = ((6, 197, 64, 1), (12, 197, 64, 1), (6, 197, 64, 4))
@@ -112,10 +121,13 @@ def benchmarks(device: str = "cpu", dtype: str = "fp32", scale: int = 8) -> list
         _conv(out, rand, precision, scale * m, cin, cout, side, kernel, stride, groups, channels_last=groups > 1)
     for channels, side, kernel, stride, m in DEPTHWISE_NCHW:
         _conv(out, rand, precision, scale * m, channels, channels, side, kernel, stride, channels, channels_last=False)
+    for per_image, n, k, m_, mult in BATCHED:
+        _bmm(out, rand, precision, per_image * scale * mult, n, k, m_)
     for heads, tokens, head_dim, m in ATTENTION:
         _attention(out, rand, precision, scale * m, heads, tokens, head_dim)
-    # one early ResNet-50 feature map (larger than a CPU's last-level cache), and a quarter of it
-    for elements in (scale * 256 * 56 * 56, scale * 64 * 56 * 56):
+    # one early ResNet-50 feature map (larger than a CPU's last-level cache), a quarter of it, and
+    # four of them (the maps of a batch four times as large: Swin-T's and EfficientNet's at 4 scale)
+    for elements in (scale * 256 * 56 * 56, scale * 64 * 56 * 56, 4 * scale * 256 * 56 * 56):
         _elementwise(out, rand, precision, elements)
     for channels, side, m in BATCH_NORMS:
         _batch_norm(out, rand, precision, scale * m, channels, side)
@@ -202,6 +214,16 @@ def _linear(out: list[Benchmark], rand: Rand, precision: Any, rows: int, k: int,
     cost = ops.linear(rows=rows, in_features=k, out_features=n, bias=False, convention=FULL, precision=precision)
     makers = _makers(F.linear, lambda grad: (rand(rows, k, grad=grad), rand(n, k, grad=grad)))
     _pair(out, "matmul", f"linear {rows}x{k} -> {n}", cost, *makers)
+
+
+def _bmm(out: list[Benchmark], rand: Rand, precision: Any, batch: int, n: int, k: int, m: int) -> None:
+    import torch
+
+    from costmodel import ops
+
+    cost = ops.matmul(batch=batch, n=n, k=k, m=m, precision=precision)
+    makers = _makers(torch.bmm, lambda grad: (rand(batch, n, k, grad=grad), rand(batch, k, m, grad=grad)))
+    _pair(out, "matmul", f"bmm {batch}x({n}x{k} @ {k}x{m})", cost, *makers)
 
 
 def _conv(out: list[Benchmark], rand: Rand, precision: Any, batch: int, cin: int, cout: int, side: int, kernel: int,

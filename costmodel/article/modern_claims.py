@@ -48,8 +48,8 @@ def section() -> list[str]:
               f"Swin-T's windowed attention keeps it a ConvNet in FLOPs (R^{limit_exponent(swin, s)}): "
               f"{float(swin.subs(s, 896) / vit.subs(s, 896)):.2f}x ViT-S/16's FLOPs at 896 px, "
               f"{float(swin.subs(s, 224) / vit.subs(s, 224)):.2f}x at 224 px, while ViT-S/16 grows as "
-              f"R^{limit_exponent(vit, s)}. CPU step times: `docs/validation.md` (the roofline predicts Swin-T "
-              "within 15 %, but under-predicts EfficientNet-B0 by 34-39 %)."]
+              f"R^{limit_exponent(vit, s)}. CPU training-step times of the five, predicted and measured: "
+              "`docs/validation.md` (time) and question 6 of `docs/tutorial.md`."]
     return lines
 
 

@@ -37,6 +37,10 @@ QUANT = 8  #: widths are multiples of 8
 STRIDE = 2  #: every stage halves the map
 
 
+#: the deepest RegNet accepted (blocks, all stages): the quantized linear rule runs once per block
+MAX_DEPTH = 1000
+
+
 @dataclass(frozen=True, kw_only=True)
 class RegNetStage:
     """One stage: width, depth, group width, bottleneck ratio."""
@@ -85,6 +89,9 @@ class RegNetConfig(ArchConfig):
     def _check(self) -> None:
         for name in ("depth", "w_0", "w_a", "w_m", "group_width", "bottleneck", "se_ratio", "stem_width"):
             check_multiplier(name, getattr(self, name))
+        if self.depth > MAX_DEPTH:
+            raise InvalidConfigError("depth", self.depth, f"must be at most {MAX_DEPTH}: a RegNet's widths are laid "
+                                                          "out block by block (torchvision's deepest preset has 27)")
         if self.w_0 % QUANT != 0:
             raise InvalidConfigError("w_0", self.w_0, f"must be a multiple of {QUANT} (torchvision's rule)")
         if exact_fraction(self.w_m) <= 1:
@@ -216,4 +223,4 @@ def cost(config: RegNetConfig, *, batch: Any, convention: Convention, divisible:
     return Cost.group(parts)
 
 
-__all__ = ["RegNetConfig", "RegNetStage", "bottleneck_block", "cost"]
+__all__ = ["MAX_DEPTH", "RegNetConfig", "RegNetStage", "bottleneck_block", "cost"]

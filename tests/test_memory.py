@@ -106,6 +106,18 @@ def test_saved_bytes_equal_hooks_for_small_configs(strategy):
     check()
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_width_one_linformer_keeps_views_of_the_qkv_output(dtype):
+    """Width 1, batch 2: ``E K`` folds ``K^T`` (B, 1, L) without a copy (a size-1 dimension keeps its
+    strides), so no extra copy is saved (CI's fuzzer found the model 32 bytes over)."""
+    config = ViTConfig(image_size=4, patch_size=4, width=1, depth=1, heads=1, mlp_ratio=2, num_classes=2,
+                       in_channels=1, attention="linformer", linformer_rank=1, position_embedding=False,
+                       fused_attention=False)
+    measured = measure_saved(config, 2, dtype=dtype, fake=False)
+    cost = memory_cost(config, batch=2, dtype=dtype)
+    assert (cost.saved_bytes, cost.saved_elements) == (measured.bytes, measured.elements)
+
+
 def test_saved_bytes_of_a_small_vit_by_hand():
     # ViT, image 8x8, patch 4 (4 patches + class token: L = 5), d = 4, 1 head, MLP 8, 3 classes,
     # fused attention, batch 1, float32. Saved elements:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import sympy
+
 from costmodel.core.conventions import FLOP_COUNTER, Convention
 from costmodel.cost.precision import Precision, op_trace, weight_copy
 from costmodel.cost.trace import Trace
@@ -154,15 +156,16 @@ def linformer_attention(*, batch: Any, heads: Any, tokens: Any, head_dim: Any, r
     ``project_k``, ``project_v``, ``scores``, ``softmax``, ``weighted_sum``.
 
     Memory: ``torch.matmul`` computes ``E K`` as ``K^T E^T`` (``MmBackward0``), keeping a
-    contiguous copy of ``K^T`` (``B L d``; for ``B = 1`` a view of ``q_storage``, the
+    contiguous copy of ``K^T`` (``B L d``; for ``B = 1`` or ``d = 1`` a view of ``q_storage``, the
     ``qkv`` output, counted once) and ``E`` (under mixed precision its 16-bit copy); the
     core keeps ``q``'s storage and the projected ``K'``, ``V'`` (``2 B k d``), which fold
     their heads without copying.
     """
     width = heads * head_dim
     project = matmul(batch=batch, n=rank, k=tokens, m=width, precision=precision) + Cost(params=rank * tokens)
-    # E @ K folds K^T (B, d, L) into (B d, L): a view of the qkv storage only when B = 1
-    views = isinstance(batch, int) and batch == 1
+    # E @ K folds K^T (B, d, L) into (B d, L): a view of the qkv storage only when B = 1 or d = 1
+    # (a fold with a size-1 dimension keeps the strides; CI's fuzzer found the d = 1, B = 2 case)
+    views = any(isinstance(v, (int, sympy.Integer)) and v == 1 for v in (batch, width))
     core = softmax_attention(batch=batch, heads=heads, q_len=tokens, kv_len=rank,
                              head_dim=head_dim, fused=fused, convention=convention, precision=precision,
                              q_storage=0 if views else q_storage, kv_storage=2 * batch * rank * width,

@@ -85,15 +85,8 @@ def test_traffic_equals_the_bytes_of_every_kernel(name):
     one real forward and backward pass (arguments read once, results written once)."""
     from costmodel.validation.traffic import measure_traffic
 
-    from costmodel.models import cost
-
     config, batch = SMALL[name], 3
-    predicted: dict = {}
-    for _, leaf in cost(config, batch=batch, convention="full").leaves():
-        if leaf.traffic.kind:
-            for direction in ("forward", "backward"):
-                key = (leaf.traffic.kind, direction)
-                predicted[key] = predicted.get(key, 0) + int(getattr(leaf.traffic, direction))
+    predicted = predicted_traffic(config, batch)
     measured = measure_traffic(config, batch)
     assert {k: v for k, v in predicted.items() if v} == dict(measured.totals)
     # what the closed forms leave out: the head's token selection (ViT), layout copies (ConvNeXt);
@@ -101,12 +94,18 @@ def test_traffic_equals_the_bytes_of_every_kernel(name):
     assert {op for op, _ in measured.other} <= {"select_backward", "clone", "copy_", "as_strided_"}
 
 
-def _elementwise_bytes(config, batch):
+def predicted_traffic(config, batch):
+    """The closed-form bytes (``full`` convention) per (op kind, direction), summed over the leaves."""
+    from collections import Counter
+
     from costmodel.models import cost
 
-    leaves = [leaf for _, leaf in cost(config, batch=batch, convention="full").leaves()]
-    return {d: sum(int(getattr(leaf.traffic, d)) for leaf in leaves if leaf.traffic.kind == "elementwise")
-            for d in ("forward", "backward")}
+    predicted: Counter = Counter()
+    for _, leaf in cost(config, batch=batch, convention="full").leaves():
+        if leaf.traffic.kind:
+            for direction in ("forward", "backward"):
+                predicted[(leaf.traffic.kind, direction)] += int(getattr(leaf.traffic, direction))
+    return predicted
 
 
 @pytest.mark.parametrize("config, batch", [
@@ -121,10 +120,10 @@ def test_swin_traffic_equals_the_kernels_with_its_layout_copies(config, batch):
     from costmodel.validation.traffic import measure_traffic
 
     measured = measure_traffic(config, batch, fake=True)
-    predicted = _elementwise_bytes(config, batch)
+    predicted = predicted_traffic(config, batch)
     for direction in ("forward", "backward"):
         copies = measured.other.get(("clone", direction), 0)
-        assert predicted[direction] == measured.totals[("elementwise", direction)] + copies, direction
+        assert predicted[("elementwise", direction)] == measured.totals[("elementwise", direction)] + copies, direction
 
 
 @pytest.mark.slow
@@ -135,11 +134,11 @@ def test_swin_t_traffic_is_within_half_a_percent_of_the_kernels():
     from costmodel.validation.traffic import measure_traffic
 
     measured = measure_traffic(get_preset("swin_t"), 2, fake=True)
-    predicted = _elementwise_bytes(get_preset("swin_t"), 2)
+    predicted = predicted_traffic(get_preset("swin_t"), 2)
     kernels = {d: measured.totals[("elementwise", d)] + measured.other.get(("clone", d), 0)
                for d in ("forward", "backward")}
-    assert predicted["forward"] == kernels["forward"]
-    assert predicted["backward"] == pytest.approx(kernels["backward"], rel=0.005)
+    assert predicted[("elementwise", "forward")] == kernels["forward"]
+    assert predicted[("elementwise", "backward")] == pytest.approx(kernels["backward"], rel=0.005)
 
 
 @pytest.mark.slow
@@ -148,14 +147,11 @@ def test_swin_t_traffic_is_within_half_a_percent_of_the_kernels():
 def test_traffic_of_presets_equals_the_kernels(preset):
     from costmodel.validation.traffic import measure_traffic
 
-    from costmodel.models import cost
-
     measured = measure_traffic(get_preset(preset), 2).totals
-    c = cost(get_preset(preset), batch=2, convention="full")
+    predicted = predicted_traffic(get_preset(preset), 2)
     for kind in {k for k, _ in measured}:
         for direction in ("forward", "backward"):
-            total = sum(int(getattr(leaf.traffic, direction)) for _, leaf in c.leaves() if leaf.traffic.kind == kind)
-            assert total == measured[(kind, direction)], (kind, direction)
+            assert predicted[(kind, direction)] == measured[(kind, direction)], (kind, direction)
 
 
 def test_bf16_traffic_halves_the_activation_bytes():

@@ -26,7 +26,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from costmodel.ops.conv import conv_kind
-from costmodel.tracing.formulas import is_channels_last
+from costmodel.tracing.formulas import conv_groups, conv_input_channels_last
 
 #: aten operator (overload packet name) -> op kind
 KINDS: dict[str, str] = {
@@ -81,8 +81,6 @@ class TrafficCounter(TorchDispatchMode):
     direction: str = "forward"
     totals: Counter = field(default_factory=Counter)
     other: Counter = field(default_factory=Counter)
-    #: bytes per (aten operator, direction), every counted operator (kinds or not)
-    by_op: Counter = field(default_factory=Counter)
     _last: str = ""
     _clone: int = 0  # bytes of a clone not yet attributed (see CLONED_BY)
 
@@ -112,13 +110,12 @@ class TrafficCounter(TorchDispatchMode):
         if name == "roll":  # ATen rolls one dim after the other: a pass over the tensor per dim
             moved *= len(args[2]) if len(args) > 2 and isinstance(args[2], (list, tuple)) else 1
         self.flush(name)
-        self.by_op[(name, self.direction)] += moved
         if name == "clone":
             self._clone = moved
             return out
         kind = KINDS.get(name)
         if kind == "conv":
-            kind = conv_kind(_groups(name, args) > 1, is_channels_last(args[0 if name == "convolution" else 1]))
+            kind = conv_kind(conv_groups(name, args) > 1, conv_input_channels_last(name, args))
         if name == "sum" and self._last in ("mm", "bmm"):  # a linear layer's bias gradient
             kind = "matmul"
         self._last = name
@@ -127,10 +124,6 @@ class TrafficCounter(TorchDispatchMode):
         else:
             self.totals[(kind, self.direction)] += moved
         return out
-
-
-def _groups(name: str, args: Any) -> int:
-    return int(args[8] if name == "convolution" else args[9])
 
 
 def measure_traffic(config: Any, batch: int, *, fake: bool = True) -> TrafficCounter:

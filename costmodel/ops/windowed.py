@@ -158,7 +158,11 @@ def shift_applies(padded: tuple[Any, Any], window: Any) -> Any:
     A bool for integers; a SymPy 0/1 ``Piecewise`` for symbols.
     """
     (ph, pw), (wh, ww) = padded, pair("window", window)
-    condition = sympy.Or(sympy.Gt(ph, wh), sympy.Gt(pw, ww))
+    return _indicator(sympy.Or(sympy.Gt(ph, wh), sympy.Gt(pw, ww)))
+
+
+def _indicator(condition: Any) -> Any:
+    """``condition`` as a bool where SymPy decides it (integer sizes), else a 0/1 ``Piecewise``."""
     if condition in (sympy.true, sympy.false):
         return bool(condition)
     return sympy.Piecewise((1, condition), (0, True))
@@ -170,14 +174,13 @@ def partition_moves(grid: Any, window: Any, *, divisible: bool = False) -> Any:
     torchvision splits the padded ``h_p x w_p`` map with ``view(B, h_p/M_h, M_h, w_p/M_w, M_w, C)
     .permute(0, 1, 3, 2, 4, 5)``; the permute swaps the window rows with the windows along
     the width, which moves nothing when either has size 1 (one window across, as in
-    Swin-T's last stage, or one-row windows): then ``reshape`` is a view. A bool for
+    Swin-T's last stage, or one-row windows): then ``reshape`` is a view. 0 or 1 for
     integers; a SymPy 0/1 ``Piecewise`` for symbols.
     """
     (_, gw), (wh, ww) = pair("grid", grid), pair("window", window)
     condition = sympy.And(sympy.Gt(windows_along(gw, ww, divisible=divisible), 1), sympy.Gt(wh, 1))
-    if condition in (sympy.true, sympy.false):
-        return int(bool(condition))
-    return sympy.Piecewise((1, condition), (0, True))
+    moves = _indicator(condition)
+    return int(moves) if isinstance(moves, bool) else moves
 
 
 def layout_copies(elements: Any, element_bytes: Any, copies: Any, *, backward_passes: Any = None) -> Cost:
@@ -242,14 +245,15 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     (wh, ww) = pair("window", window)
     rows = batch * ph * pw
     head_dim = sympy.sympify(dim) / heads if not (isinstance(dim, int) and isinstance(heads, int)) else dim // heads
+    windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
+    scores = rows * heads * wh * ww
     mask = shift_applies((ph, pw), window) if shifted else False
+    roll = int(mask) if isinstance(mask, bool) else mask  # 0/1, or a 0/1 Piecewise for symbolic sizes
     core = windowed_attention(batch=batch, heads=heads, grid=grid, window=window, head_dim=head_dim, fused=False,
                               shifted=False, divisible=divisible, convention=convention)
     if mask is not False:
-        applies = 1 if mask is True else mask  # a bool when the padded grid is known, else a 0/1 Piecewise
-        windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
-        core = core + Cost.group({"mask": shift_mask(scores=rows * heads * wh * ww, windows=windows,
-                                                     tokens=wh * ww, convention=convention) * applies})
+        core = core + Cost.group({"mask": shift_mask(scores=scores, windows=windows, tokens=wh * ww,
+                                                     convention=convention) * roll})
     memory: dict[str, Any] = dict(convention=convention, precision=precision)
     c_bytes = precision.compute_bytes if precision is not None else F32
     # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient
@@ -259,8 +263,6 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     proj = linear(rows=rows, in_features=dim, out_features=dim, **memory)
     if precision is not None:
         c, f = precision.compute_bytes, precision.bytes("float32")
-        scores = rows * heads * wh * ww
-        windows = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
         # q, k^T, v copies, or (views) q and the qkv output storage
         tokens = (4 if explicit_views(batch * windows, heads) else 3) * rows * dim
         # the float32 bias makes the scores float32: the softmax keeps float32 probabilities,
@@ -271,9 +273,7 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
         core = core.with_trace(op_trace(precision, saved=saved, transient=c * rows * dim * 4 + 2 * f * scores,
                                         live=c * 3 * rows * dim + 2 * f * scores))
     f_bytes = precision.bytes("float32") if precision is not None else F32
-    windows_n = windows_along(grid[0], wh, divisible=divisible) * windows_along(grid[1], ww, divisible=divisible)
-    kv = 0 if explicit_views(batch * windows_n, heads) else 3
-    roll = (1 if mask else 0) if isinstance(mask, bool) else mask
+    kv = 0 if explicit_views(batch * windows, heads) else 3
     moves = partition_moves(grid, window, divisible=divisible)
     return Cost.group({"partition": layout_copies(rows * dim, f_bytes, 1 + moves + 2 * roll), "qkv": qkv,
                        "scale": scale,

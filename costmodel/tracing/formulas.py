@@ -56,6 +56,23 @@ def op_kind(name: str, groups: int = 1, channels_last: bool = False) -> str:
     return "elementwise"
 
 
+#: argument positions (input, groups) of a convolution call, forward and backward
+CONV_ARGS: dict[str, tuple[int, int]] = {"convolution": (0, 8), "convolution_backward": (1, 9)}
+
+
+def conv_groups(name: str, args: Any) -> int:
+    """The groups of an ``aten.convolution`` or ``convolution_backward`` call (``name`` with or without
+    ``aten.``); 1 for any other op."""
+    where = CONV_ARGS.get(name.removeprefix("aten."))
+    return 1 if where is None or len(args) <= where[1] else int(args[where[1]])
+
+
+def conv_input_channels_last(name: str, args: Any) -> bool:
+    """Whether a convolution call's input (forward or backward) has channels-last strides."""
+    where = CONV_ARGS.get(name.removeprefix("aten."))
+    return where is not None and len(args) > where[0] and is_channels_last(args[where[0]])
+
+
 def is_channels_last(tensor: Any) -> bool:
     """Whether a 4-d ``tensor`` has channels-last strides (channels adjacent, ``stride(1) == 1``,
     while the width is not), decided without adding a guard on symbolic sizes."""
@@ -121,5 +138,5 @@ def flop_registry() -> dict[Any, Callable[..., Any]]:
     return {**registry, **{k: wrap(v) for k, v in extra_formulas().items()}}
 
 
-__all__ = ["FLOP_BEARING", "FULL_RATES", "KINDS", "op_kind", "is_channels_last", "is_flop_bearing", "full_rate",
-           "extra_formulas", "flop_registry"]
+__all__ = ["FLOP_BEARING", "FULL_RATES", "KINDS", "op_kind", "CONV_ARGS", "conv_groups", "conv_input_channels_last",
+           "is_channels_last", "is_flop_bearing", "full_rate", "extra_formulas", "flop_registry"]

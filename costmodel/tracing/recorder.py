@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from costmodel.tracing.formulas import full_rate, is_channels_last, is_flop_bearing, op_kind
+from costmodel.tracing.formulas import conv_groups, conv_input_channels_last, full_rate, is_flop_bearing, op_kind
 
 _PATH_KEY = "costmodel_path"
 
@@ -111,28 +111,16 @@ def _tensor_bytes(tree: Any) -> Any:
     return sum((t.numel() * t.element_size() for t in tree_leaves(tree) if isinstance(t, torch.Tensor)), 0)
 
 
-def _channels_last(name: str, args: Any) -> bool:
-    """Whether a convolution's input (forward or backward) has channels-last strides."""
-    index = {"aten.convolution": 0, "aten.convolution_backward": 1}.get(name)
-    return index is not None and len(args) > index and is_channels_last(args[index])
-
-
-def _groups(name: str, args: Any) -> int:
-    index = {"aten.convolution": 8, "aten.convolution_backward": 9}.get(name)
-    if index is None or len(args) <= index:
-        return 1
-    return int(args[index])
-
-
 def _full_flops(name: str, flops: Any, args: Any, out: Any) -> Any:
     """``full`` FLOPs: grouped weight gradients at their true size, elementwise ops at their rates."""
     import torch
 
-    if name == "aten.convolution_backward" and _groups(name, args) > 1 and args[10][1]:
+    groups = conv_groups(name, args)
+    if name == "aten.convolution_backward" and groups > 1 and args[10][1]:
         from torch.utils.flop_counter import conv_flop_count
 
         grad_out, x, weight = args[0], args[1], args[2]
-        dense_extra = conv_flop_count(x.shape, weight.shape, grad_out.shape, bool(args[7])) * (_groups(name, args) - 1)
+        dense_extra = conv_flop_count(x.shape, weight.shape, grad_out.shape, bool(args[7])) * (groups - 1)
         return flops - dense_extra
     rate = full_rate(name)
     if rate and isinstance(out, torch.Tensor):
@@ -209,7 +197,7 @@ def make_recorder(paths: ModulePaths, registry: dict[Any, Any], guards: Callable
             view = bool(getattr(func, "is_view", False)) or name in ("aten.detach", "aten.alias", "aten.lift_fresh")
             out_bytes = 0 if view else _tensor_bytes(out)
             nbytes = 0 if view else _tensor_bytes((args, kwargs)) + out_bytes
-            kind = op_kind(name, _groups(name, args), _channels_last(name, args))
+            kind = op_kind(name, conv_groups(name, args), conv_input_channels_last(name, args))
             self.records.append(OpRecord(path=path, phase=self.phase, name=name, kind=kind,
                                          flops=flops, full=_full_flops(name, flops, args, out), nbytes=nbytes,
                                          out_bytes=out_bytes, counted=counted or not is_flop_bearing(name)))

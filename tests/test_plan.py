@@ -309,7 +309,8 @@ def test_recorded_cpu_time_validation_meets_the_targets_and_the_docs_show_it():
     <= 15 %, none over 30 %), and docs/validation.md shows that run."""
     from pathlib import Path
 
-    from costmodel.validation.timing import markdown_table, records_from_file, summary
+    from costmodel.validation.timing import records_from_file, summary
+    from costmodel.validation.timing_report import markdown_table
 
     root = Path(__file__).resolve().parent.parent
     records = records_from_file(root / "validation" / "results" / "cpu.json")

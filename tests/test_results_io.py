@@ -23,7 +23,8 @@ import torch
 from costmodel.validation import convergence, outcomes
 from costmodel.validation.memory_report import MemoryRecord, format_memory_table, run_memory_validation
 from costmodel.validation.report import ValidationRecord, read_results, records_from_results, write_results
-from costmodel.validation.timing import TimeRecord, markdown_table, records_from_file, write_time_results
+from costmodel.validation.timing import TimeRecord, records_from_file, write_time_results
+from costmodel.validation.timing_report import markdown_table
 
 from costmodel.core.errors import CostModelError, InvalidConfigError, ResultsFileError
 from costmodel.hardware.device_files import load_device_file

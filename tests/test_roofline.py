@@ -177,7 +177,8 @@ def test_cli_calibrate_writes_a_profile_that_plan_then_uses(tmp_path, monkeypatc
 
 def test_time_results_merge_by_case_and_keep_other_sections(tmp_path):
     pytest.importorskip("torch")
-    from costmodel.validation.timing import TimeRecord, markdown_table, records_from_file, write_time_results
+    from costmodel.validation.timing import TimeRecord, records_from_file, write_time_results
+    from costmodel.validation.timing_report import markdown_table
 
     path = tmp_path / "cpu.json"
     path.write_text(json.dumps({"memory": {"records": [1, 2]}}))

@@ -10,8 +10,9 @@ import pytest
 from costmodel.cli import main
 from costmodel.core.errors import InvalidConfigError, UnknownPresetError
 from costmodel.hardware.lookup import save_profile
-from costmodel.hardware.planning import model_ops, parse_count, plan, step_time
+from costmodel.hardware.planning import parse_count, plan
 from costmodel.hardware.profiles import DeviceProfile, Rate
+from costmodel.hardware.step import model_ops, step_time
 from costmodel.models.convnext import ConvNeXtConfig
 from costmodel.models.efficientnet import EfficientNetConfig
 from costmodel.models.mobilenet import MobileNetV2Config, MobileNetV3Config

@@ -139,7 +139,7 @@ def relative_error(predicted: float | None, measured: float | None) -> float | N
 
 def predict(model: str, batch: int, profile: DeviceProfile, optimizer: str = "adamw") -> dict[str, Any]:
     """Predicted forward and step seconds of preset ``model`` on ``profile`` (one device)."""
-    from costmodel.hardware.planning import step_time
+    from costmodel.hardware.step import step_time
     from costmodel.models.presets import get_preset
 
     st = step_time(get_preset(model), batch=batch, profile=profile, optimizer=optimizer)

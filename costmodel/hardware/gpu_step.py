@@ -225,15 +225,15 @@ def uses_kernel_model(spec: DeviceSpec, dtype: str) -> bool:
 
 def kernel_step_time(config: Any, *, batch: int, spec: DeviceSpec, settings: ExecutionSettings, gpus: int = 1,
                      strategy: str = "ddp") -> Any:
-    """A :class:`~costmodel.hardware.planning.StepTime` from the kernel model (what ``plan`` reports for a GPU).
+    """A :class:`~costmodel.hardware.step.StepTime` from the kernel model (what ``plan`` reports for a GPU).
 
     The optimizer's time is divided over the GPUs when ``strategy`` shards its state; the
     gradient communication of ``strategy`` overlaps the backward pass (and, for ZeRO-3, the
     forward pass); a host-bound step gets a ``host dispatch`` entry for the time the GPU waits.
     """
     from costmodel.hardware.parallel import STRATEGIES, communication_seconds
-    from costmodel.hardware.planning import StepTime
     from costmodel.hardware.roofline import Op, OpTime, RooflineTime
+    from costmodel.hardware.step import StepTime
 
     timed = gpu_time(config, batch=batch, device=spec, settings=settings, mode="train")
     shards = gpus if STRATEGIES[strategy][2] else 1

@@ -261,7 +261,7 @@ def _value(budget: Budget, key: str) -> float:
                                  dtype=_MEMORY_DTYPES.get(budget.dtype, budget.dtype))
         return float(memory.evaluate().peak)
     from costmodel.hardware.lookup import profile_for
-    from costmodel.hardware.planning import step_time
+    from costmodel.hardware.step import step_time
 
     try:
         profile = profile_for(str(budget.device), budget.dtype)

@@ -77,8 +77,61 @@ def test_pytorch_default_tf32_and_fused_attention_by_version():
     assert default.tensor_core_dtype("conv", "sm_70") is None  # Volta has no TF32
 
 
+def test_linear_bias_fusion_follows_the_pytorch_version():
+    # F.linear fused the bias (addmm) for 2-D inputs only until 1.11 (pytorch/pytorch#39661),
+    # for contiguous 3-D inputs from 1.12 (#72728, Feb 2022), and 4-D from 2.1 (#106433, Aug 2023).
+    assert [pytorch_defaults(v).fused_bias_rank for v in ("1.10", "1.11", "1.12", "2.0", "2.1", "2.4")] == [
+        2, 2, 3, 3, 4, 4]
+    assert ExecutionSettings().fused_bias_rank == 4
+
+
+def test_an_unfused_bias_is_an_add_kernel_over_the_output():
+    # ConvNeXt-T at batch 2, fp32, PyTorch 1.13 (3-D fused, 4-D not): stage 0's pwconv1 is a
+    # linear layer on the (2, 56, 56, 96) block input -> (2, 56, 56, 384), 3 blocks. Its bias
+    # add reads the output and the bias and writes the output: 4 B x (2 x 6272 x 384 + 384)
+    # per block, one launch per block. PyTorch 2.4 fuses it; ResNet's head (2-D input) never.
+    ops = {op.path: op for op in model_kernel_ops(get_preset("convnext_tiny"), 2, pytorch_defaults("1.13"),
+                                                  "inference")}
+    bias = ops["stage0/blocks/pwconv1/bias"]
+    assert bias.kind == "elementwise" and bias.launches == 3
+    assert bias.bytes == pytest.approx(3 * 4 * (2 * 2 * 56 * 56 * 384 + 384))
+    assert "stage3/blocks/pwconv2/bias" in ops and "head/fc/bias" not in ops
+    newer = [op.path for op in model_kernel_ops(get_preset("convnext_tiny"), 2, pytorch_defaults("2.4"), "inference")]
+    assert not [p for p in newer if p.endswith("/bias")]
+    # ViT's blocks take (B, N, d) inputs: unfused before 1.12 only
+    old_vit = [op.path for op in model_kernel_ops(get_preset("vit_ti_16"), 2, pytorch_defaults("1.10"), "inference")]
+    assert {p for p in old_vit if p.endswith("/bias")} == {f"blocks/{n}/bias" for n in (
+        "attn/qkv", "attn/proj", "mlp/fc1", "mlp/fc2")}
+    assert not [op for op in model_kernel_ops(get_preset("resnet50"), 2, pytorch_defaults("1.10"), "inference")
+                if op.path.endswith("/bias")]
+
+
+def test_the_installed_pytorch_fuses_what_its_defaults_say():
+    """Independent check on the installed PyTorch: which aten ops ``F.linear`` runs per input rank."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    rank = pytorch_defaults(torch.__version__).fused_bias_rank
+    layer = torch.nn.Linear(8, 4)
+    for dims in (2, 3, 4):
+        with torch.no_grad(), Ops() as seen:
+            layer(torch.randn(*([2] * (dims - 1)), 8))
+        separate = any(name.startswith("add") and name != "addmm" for name in seen.names)
+        assert separate == (dims > rank), (dims, seen.names)
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("memory_format", "nchwc", "memory_format='nchwc'"),
+    ("fused_bias_rank", 5, "fused_bias_rank=5"),
     ("optimizer", "lion", "optimizer='lion'"),
     ("dtype", "fp8", "fp8 training is not modelled"),
     ("compiled", "yes", "compiled='yes'"),

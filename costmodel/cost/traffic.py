@@ -26,7 +26,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 import sympy
@@ -45,7 +45,11 @@ class Gemm:
     Only the GPU kernel model (:mod:`costmodel.hardware.kernels`) reads it: tile and wave
     quantization follow the shape, not the FLOPs. ``window`` is a convolution's
     ``k_h k_w`` (1 for a matrix product) and ``strided`` 1 when its stride is not 1:
-    cuDNN can run an unstrided 3x3 convolution as a Winograd transform.
+    cuDNN can run an unstrided 3x3 convolution as a Winograd transform. ``bias_rank`` is,
+    for a linear layer with a bias, the rank of its input (2 for ``(N, d)``, 3 for
+    ``(B, L, d)``, 4 for ``(B, H, W, d)``; 0 otherwise): PyTorch fuses the bias into the
+    product only for some ranks, depending on its version
+    (:attr:`costmodel.hardware.settings.ExecutionSettings.fused_bias_rank`).
     """
 
     m: Expr
@@ -55,6 +59,7 @@ class Gemm:
     count: Expr = sympy.S.One
     window: Expr = sympy.S.One
     strided: Expr = sympy.S.Zero
+    bias_rank: int = 0
 
     def __post_init__(self) -> None:
         for name in ("m", "n", "k", "batch", "count", "window", "strided"):
@@ -62,7 +67,7 @@ class Gemm:
 
     def map(self, fn: Callable[[Expr], Expr]) -> Gemm:
         return Gemm(m=fn(self.m), n=fn(self.n), k=fn(self.k), batch=fn(self.batch), count=fn(self.count),
-                    window=fn(self.window), strided=fn(self.strided))
+                    window=fn(self.window), strided=fn(self.strided), bias_rank=self.bias_rank)
 
 
 @dataclass(frozen=True)
@@ -120,8 +125,7 @@ class Traffic:
         times = sympy.sympify(times)
         return Traffic(kind=self.kind, forward=self.forward * times, backward=self.backward * times,
                        launches=self.launches * times,
-                       gemms=tuple(Gemm(m=g.m, n=g.n, k=g.k, batch=g.batch, count=g.count * times, window=g.window,
-                                        strided=g.strided) for g in self.gemms))
+                       gemms=tuple(replace(g, count=g.count * times) for g in self.gemms))
 
     def map(self, fn: Callable[[Expr], Expr]) -> Traffic:
         """Apply ``fn`` (e.g. a substitution) to every expression."""

@@ -92,6 +92,26 @@ def backward_shapes(kind: str, shapes: tuple[Shape, ...], flops_ratio: float) ->
     return tuple(out)
 
 
+def separate_bias(path: str, gemms: Any, settings: ExecutionSettings) -> KernelOp | None:
+    r"""The ``add_(bias)`` kernels of linear layers whose input rank PyTorch does not fuse, or None.
+
+    A linear layer on an input of rank :math:`r >` ``settings.fused_bias_rank`` runs
+    ``matmul(x, W^T)`` then ``add_(b)`` in place (:mod:`costmodel.hardware.settings`): the
+    add reads the output and the bias and writes the output, :math:`e (2 N d_{out} + d_{out})`
+    bytes per call (:math:`e` the activation's element bytes), one launch per call. Its
+    backward passes the gradient through; the bias gradient, a sum over :math:`dY`, is the
+    same either way and stays in the layer's own bytes.
+    """
+    loose = [g for g in gemms if g.bias_rank > settings.fused_bias_rank]
+    if not loose:
+        return None
+    elem = settings.element_bytes
+    outputs = sum(float(g.m * g.n * g.batch * g.count) for g in loose)
+    biases = sum(float(g.n * g.count) for g in loose)
+    return KernelOp(path=f"{path}/bias", kind="elementwise", direction="forward", flops=outputs,
+                    bytes=elem * (2.0 * outputs + biases), launches=sum(float(g.count) for g in loose))
+
+
 @functools.lru_cache(maxsize=256)
 def model_kernel_ops(config: Any, batch: int, settings: ExecutionSettings, mode: str = "train") -> tuple[KernelOp, ...]:
     """The kernel ops of one step (``mode="train"``: forward, backward, casts, optimizer) or one
@@ -128,6 +148,9 @@ def model_kernel_ops(config: Any, batch: int, settings: ExecutionSettings, mode:
         fwd_flops, bwd_flops = float(leaf.forward_flops), float(leaf.backward_flops)
         ops.append(KernelOp(path=path, kind=traffic.kind, direction="forward", flops=fwd_flops, bytes=fwd_bytes,
                             launches=launches, shapes=shapes, weight_bytes=elem * wbytes))
+        bias = separate_bias(path, traffic.gemms, settings) if traffic.kind == "matmul" else None
+        if bias is not None:
+            ops.append(bias)
         if mode == "train" and (bwd_flops > 0 or bwd_bytes > 0):
             ratio = bwd_flops / fwd_flops if fwd_flops > 0 else 0.0
             ops.append(KernelOp(path=path, kind=traffic.kind, direction="backward", flops=bwd_flops,
@@ -263,5 +286,6 @@ def kernel_step_time(config: Any, *, batch: int, spec: DeviceSpec, settings: Exe
     return StepTime(roofline=roofline, optimizer_s=opt_s, communication_s=comm, overlap_s=overlap)
 
 
-__all__ = ["MODES", "UPDATE_VALUES", "UPDATE_STAGES", "FOREACH_TENSORS", "backward_shapes", "model_kernel_ops",
+__all__ = ["MODES", "UPDATE_VALUES", "UPDATE_STAGES", "FOREACH_TENSORS", "backward_shapes", "separate_bias",
+           "model_kernel_ops",
            "GpuTime", "gpu_time", "uses_kernel_model", "kernel_step_time"]

@@ -131,8 +131,8 @@ _FIT_SOURCE = ("fitted by `python -m costmodel.validation.published --fit` on th
 #: of a generation). ``sm_89`` (Ada: GeForce, GDDR6X) has no anchor rows and takes ``sm_86``'s
 #: constants, ``sm_90`` (Hopper: HBM, data centre) takes ``sm_80``'s: assumptions, unvalidated.
 GENERATION_CONSTANTS: dict[str, KernelConstants] = {
-    "sm_70": KernelConstants(tensor_efficiency=0.603, cuda_efficiency=0.777, depthwise_efficiency=0.231,
-                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.723, launch_s=2.96e-06,
+    "sm_70": KernelConstants(tensor_efficiency=0.644, cuda_efficiency=0.806, depthwise_efficiency=0.237,
+                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.703, launch_s=3.47e-06,
                              host_s=5.93e-05,
                              source=_FIT_SOURCE + ": 64 V100 rows (DeepLearningExamples ResNet-50; DeiT, "
                                                   "ConvNeXt, Swin and DINO papers); depthwise_backward_efficiency "
@@ -143,15 +143,15 @@ GENERATION_CONSTANTS: dict[str, KernelConstants] = {
                              source=_FIT_SOURCE + ": 18 T4 rows (DeepLearningExamples ResNet-50 inference); "
                                                   "depthwise_efficiency and depthwise_backward_efficiency not "
                                                   "constrained (no depthwise row): left at the start"),
-    "sm_80": KernelConstants(tensor_efficiency=0.325, cuda_efficiency=0.75, depthwise_efficiency=0.145,
-                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.778, launch_s=2.77e-06,
+    "sm_80": KernelConstants(tensor_efficiency=0.403, cuda_efficiency=0.75, depthwise_efficiency=0.261,
+                             depthwise_backward_efficiency=0.3, bandwidth_efficiency=0.703, launch_s=3.16e-06,
                              host_s=3e-05,
                              source=_FIT_SOURCE + ": 12 A100 rows (DeepLearningExamples ResNet-50 training, "
                                                   "ConvNeXt paper's ConvNeXt and Swin TF32 inference); "
                                                   "cuda_efficiency, depthwise_backward_efficiency and host_s not "
                                                   "constrained: left at the start"),
     "sm_86": KernelConstants(tensor_efficiency=1, cuda_efficiency=0.75, depthwise_efficiency=0.3,
-                             depthwise_backward_efficiency=0.0308, bandwidth_efficiency=0.723, launch_s=4.03e-06,
+                             depthwise_backward_efficiency=0.0369, bandwidth_efficiency=0.723, launch_s=3.57e-06,
                              host_s=3e-05,
                              source=_FIT_SOURCE + ": 303 RTX 3090 rows (timm benchmark files); tensor_efficiency "
                                                   "at its upper bound (1); cuda_efficiency and host_s not "

@@ -18,6 +18,12 @@ are PyTorch's (2.x):
 * ``optimizer`` and ``foreach``: the update kernels (timm's default is SGD with Nesterov
   momentum; ``foreach`` implementations, the CUDA default since PyTorch 2.0, launch a few
   kernels for all tensors instead of a few per tensor);
+* ``fused_bias_rank``: the highest input rank whose linear-layer bias PyTorch adds inside the
+  product (``addmm``); a linear layer on an input of higher rank runs ``matmul`` and then
+  ``add_(bias)``, a kernel of its own that reads and writes the output once more. 2 before
+  PyTorch 1.12 (only ``(N, d)`` inputs: pytorch/pytorch issue #39661), 3 from 1.12 (contiguous
+  ``(B, L, d)`` inputs, PR #72728 of February 2022), 4 from 2.1 (``(B, H, W, d)`` inputs as in
+  ConvNeXt's MLP, PR #106433 of August 2023; the release is the first after each PR);
 * ``cudnn_benchmark``: autotuned convolution algorithms. Without it cuDNN's heuristics pick
   an algorithm; the model treats the heuristic pick as running at the benchmarked rate
   (an assumption: every anchor it is validated on ran with autotuning on).
@@ -30,6 +36,8 @@ Examples
 True
 >>> pytorch_defaults("1.10").tf32_matmul
 True
+>>> pytorch_defaults("1.13").fused_bias_rank, pytorch_defaults("2.4").fused_bias_rank
+(3, 4)
 """
 
 from __future__ import annotations
@@ -70,6 +78,7 @@ class ExecutionSettings:
     optimizer: str = "momentum"
     foreach: bool = True
     cudnn_benchmark: bool = True
+    fused_bias_rank: int = 4
 
     def __post_init__(self) -> None:
         dtype = canonical_dtype(self.dtype)
@@ -86,6 +95,8 @@ class ExecutionSettings:
         for name in ("tf32_conv", "tf32_matmul", "compiled", "fused_attention", "foreach", "cudnn_benchmark"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidConfigError(name, getattr(self, name), "must be True or False")
+        if isinstance(self.fused_bias_rank, bool) or self.fused_bias_rank not in (2, 3, 4):
+            raise InvalidConfigError("fused_bias_rank", self.fused_bias_rank, "must be 2, 3 or 4")
 
     @property
     def mixed(self) -> bool:
@@ -115,13 +126,17 @@ def pytorch_defaults(version: str, **overrides: object) -> ExecutionSettings:
     """The settings PyTorch ``version`` (``"1.13"``) runs with by default, then ``overrides``.
 
     ``torch.backends.cuda.matmul.allow_tf32`` was True from 1.7 to 1.11 and is False since
-    1.12 (PyTorch 1.12 release notes); fused attention needs 2.0 or later.
+    1.12 (PyTorch 1.12 release notes); fused attention needs 2.0 or later; a linear layer's
+    bias is fused for inputs of rank 2 before 1.12, up to 3 before 2.1, up to 4 since
+    (``fused_bias_rank``, module docstring).
     """
     match = re.match(r"\s*(\d+)\.(\d+)", str(version))
     if not match:
         raise InvalidConfigError("version", version, "must start with major.minor, e.g. '2.1'")
     major, minor = int(match[1]), int(match[2])
-    settings = ExecutionSettings(tf32_matmul=(major, minor) < (1, 12), fused_attention=major >= 2)
+    fused_rank = 2 if (major, minor) < (1, 12) else 3 if (major, minor) < (2, 1) else 4
+    settings = ExecutionSettings(tf32_matmul=(major, minor) < (1, 12), fused_attention=major >= 2,
+                                 fused_bias_rank=fused_rank)
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

@@ -176,9 +176,9 @@ def block(*, dim: Any, batch: Any, size: tuple[Any, Any], kernel_size: Any, mlp_
                          kernel_size=kernel_size, groups=dim, bias=True, in_size=size, input_role=input_role,
                          channels_last=True, **memory),
         "norm": layer_norm(rows=rows, features=dim, **memory),
-        "pwconv1": linear(rows=rows, in_features=dim, out_features=hidden, **memory),
+        "pwconv1": linear(rows=rows, in_features=dim, out_features=hidden, input_rank=4, **memory),
         "act": gelu(rows * hidden, **memory),
-        "pwconv2": linear(rows=rows, in_features=hidden, out_features=dim, **memory),
+        "pwconv2": linear(rows=rows, in_features=hidden, out_features=dim, input_rank=4, **memory),
         "layer_scale": layer_scale(rows * dim, dim, **memory),
         "residual": residual_add(rows * dim, convention),
     })

@@ -136,9 +136,9 @@ def block_cost(config: SwinConfig, *, dim: Any, heads: Any, grid: tuple[Any, Any
     attn = window_attention_block(batch=batch, dim=dim, heads=heads, grid=grid, window=config.window_size,
                                   shifted=shifted, divisible=divisible, **memory)
     mlp = Cost.group({
-        "fc1": linear(rows=rows, in_features=dim, out_features=hidden, **memory),
+        "fc1": linear(rows=rows, in_features=dim, out_features=hidden, input_rank=4, **memory),
         "act": gelu(rows * hidden, **memory),
-        "fc2": linear(rows=rows, in_features=hidden, out_features=dim, **memory),
+        "fc2": linear(rows=rows, in_features=hidden, out_features=dim, input_rank=4, **memory),
     })
     return Cost.group({
         "norm1": layer_norm(rows=rows, features=dim, **memory),

@@ -230,12 +230,12 @@ def attention_cost(config: ViTConfig, *, batch: Any, tokens: Any, convention: Co
     shares_output = config.fused_attention and config.attention != "performer"
     return Cost.group({
         "qkv": linear(rows=rows, in_features=d, out_features=3 * d, convention=convention,
-                      precision=precision, input_role="float32"),
+                      precision=precision, input_role="float32", input_rank=3),
         "split": Cost(traffic=split_traffic(precision.compute_bytes if precision is not None else F32,
                                             elements=qkv_storage)),
         "core": core,
         "proj": linear(rows=rows, in_features=d, out_features=d, convention=convention, precision=precision,
-                       saves_input=not shares_output),
+                       saves_input=not shares_output, input_rank=3),
         "residual": residual_add(rows * d, convention),
     })
 
@@ -251,9 +251,10 @@ def mlp_cost(config: ViTConfig, *, rows: Any, convention: Convention, precision:
     d, hidden = config.width, config.mlp_dim
     return Cost.group({
         "fc1": linear(rows=rows, in_features=d, out_features=hidden, convention=convention, precision=precision,
-                      input_role="float32"),
+                      input_role="float32", input_rank=3),
         "act": gelu(rows * hidden, convention, precision=precision),
-        "fc2": linear(rows=rows, in_features=hidden, out_features=d, convention=convention, precision=precision),
+        "fc2": linear(rows=rows, in_features=hidden, out_features=d, convention=convention, precision=precision,
+                      input_rank=3),
         "residual": residual_add(rows * d, convention),
     })
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from costmodel.core.conventions import FLOP_COUNTER, Convention
+from costmodel.core.errors import InvalidConfigError
 from costmodel.cost.precision import Precision, cast_input, op_trace, weight_copy
 from costmodel.cost.trace import Trace
 from costmodel.cost.traffic import F32, Gemm, Traffic
@@ -43,7 +44,8 @@ def matmul(*, batch: Any = 1, n: Any, k: Any, m: Any, a_grad: bool = True, b_gra
 
 def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
            input_grad: bool = True, convention: Convention = FLOP_COUNTER, precision: Precision | None = None,
-           saves_input: bool = True, input_role: str = "compute", input_storage: Any = None) -> Cost:
+           saves_input: bool = True, input_role: str = "compute", input_storage: Any = None,
+           input_rank: int = 2) -> Cost:
     r"""Cost of ``y = x W^T + b`` applied to ``rows`` vectors (batch x tokens).
 
     .. math::
@@ -52,7 +54,9 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
         \mathrm{params} = d_{in} d_{out} + d_{out} [\text{bias}]
 
     ``torch.nn.functional.linear`` on an ``(B, L, d)`` input flattens it to ``B L`` rows
-    and calls ``addmm`` (``mm`` without bias), so ``N = B L``. With a ``precision`` the
+    and calls ``addmm`` (``mm`` without bias), so ``N = B L``; ``input_rank`` (2, 3 or 4) is
+    the rank of that input, which decides on a GPU whether older PyTorch versions add the
+    bias in a kernel of its own (:class:`~costmodel.cost.traffic.Gemm`). With a ``precision`` the
     cost carries the memory trace of :func:`linear_trace`; its traffic is
     :func:`costmodel.ops.dense.linear_traffic` (float32 bytes without a ``precision``).
 
@@ -73,7 +77,8 @@ def linear(*, rows: Any, in_features: Any, out_features: Any, bias: bool = True,
                              input_role=input_role, input_storage=input_storage)
     traffic = linear_traffic(precision.compute_bytes if precision is not None else F32, rows=rows,
                              in_features=in_features, out_features=out_features, bias=bias, input_grad=input_grad,
-                             cast_input=precision is not None and precision.mixed and input_role == "float32")
+                             cast_input=precision is not None and precision.mixed and input_role == "float32",
+                             input_rank=input_rank)
     return Cost(forward_flops=fwd, backward_flops=bwd, params=params, trace=trace, traffic=traffic)
 
 
@@ -117,7 +122,7 @@ def linear_trace(precision: Precision, *, rows: Any, in_features: Any, out_featu
 # -- bytes moved (forward and backward kernels) -----------------------------------------
 
 def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bias: bool,
-                   input_grad: bool, cast_input: bool = False) -> Traffic:
+                   input_grad: bool, cast_input: bool = False, input_rank: int = 2) -> Traffic:
     r"""``y = x W^T + b`` on ``N`` rows (``addmm``); backward ``dY W``, ``dY^T X`` and the bias sum.
 
     .. math::
@@ -128,14 +133,19 @@ def linear_traffic(c: int, *, rows: Any, in_features: Any, out_features: Any, bi
 
     ``cast_input``: under autocast a float32 input (after a layer norm, which autocast runs
     in float32) is first cast to the 16-bit dtype, ``(4 + c) N d_in`` bytes, and its
-    gradient cast back in the backward pass (when the input needs one).
+    gradient cast back in the backward pass (when the input needs one). ``input_rank``: the
+    rank of the input, carried on the product's :class:`~costmodel.cost.traffic.Gemm` (the
+    GPU kernel model adds a separate bias kernel where PyTorch does not fuse it).
     """
+    if input_rank not in (2, 3, 4):
+        raise InvalidConfigError("input_rank", input_rank, "must be 2, 3 or 4")
     x, w, y, b = rows * in_features, in_features * out_features, rows * out_features, out_features if bias else 0
     fwd = c * (x + w + b + y)
     bwd = c * ((y + w + x if input_grad else 0) + (y + x + w) + (y + b if bias else 0))
     if cast_input:  # autocast casts a float32 input to 16 bits, and its gradient back
         fwd, bwd = fwd + (F32 + c) * x, bwd + ((F32 + c) * x if input_grad else 0)
-    return Traffic.op("matmul", forward=fwd, backward=bwd, gemms=(Gemm(m=rows, n=out_features, k=in_features),))
+    return Traffic.op("matmul", forward=fwd, backward=bwd,
+                      gemms=(Gemm(m=rows, n=out_features, k=in_features, bias_rank=input_rank if bias else 0),))
 
 
 def matmul_traffic(c: int, *, batch: Any, n: Any, k: Any, m: Any, a_grad: bool, b_grad: bool) -> Traffic:

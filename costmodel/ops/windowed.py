@@ -259,8 +259,8 @@ def window_attention_block(*, batch: Any, dim: Any, heads: Any, grid: tuple[Any,
     # q * d_k^-1/2 reads and writes q; its backward reads and writes q's gradient
     scale = elementwise("mul", rows * dim, convention).with_traffic(
         Traffic.op("elementwise", forward=c_bytes * 2 * rows * dim, backward=c_bytes * 2 * rows * dim))
-    qkv = linear(rows=rows, in_features=dim, out_features=3 * dim, **memory)
-    proj = linear(rows=rows, in_features=dim, out_features=dim, **memory)
+    qkv = linear(rows=rows, in_features=dim, out_features=3 * dim, input_rank=3, **memory)
+    proj = linear(rows=rows, in_features=dim, out_features=dim, input_rank=3, **memory)
     if precision is not None:
         c, f = precision.compute_bytes, precision.bytes("float32")
         # q, k^T, v copies, or (views) q and the qkv output storage

@@ -109,24 +109,16 @@ def test_an_unfused_bias_is_an_add_kernel_over_the_output():
 def test_the_installed_pytorch_fuses_what_its_defaults_say():
     """Independent check on the installed PyTorch: which aten ops ``F.linear`` runs per input rank."""
     torch = pytest.importorskip("torch")
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Ops(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: list[str] = []
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.append(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
+    from costmodel.validation.flops import OpRecorder
 
     rank = pytorch_defaults(torch.__version__).fused_bias_rank
     layer = torch.nn.Linear(8, 4)
     for dims in (2, 3, 4):
-        with torch.no_grad(), Ops() as seen:
+        with torch.no_grad(), OpRecorder() as seen:
             layer(torch.randn(*([2] * (dims - 1)), 8))
-        separate = any(name.startswith("add") and name != "addmm" for name in seen.names)
-        assert separate == (dims > rank), (dims, seen.names)
+        names = {op.__name__ for op in seen.seen}
+        separate = any(name.startswith("add") and name != "addmm" for name in names)
+        assert separate == (dims > rank), (dims, names)
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -133,10 +133,9 @@ def pytorch_defaults(version: str, **overrides: object) -> ExecutionSettings:
     match = re.match(r"\s*(\d+)\.(\d+)", str(version))
     if not match:
         raise InvalidConfigError("version", version, "must start with major.minor, e.g. '2.1'")
-    major, minor = int(match[1]), int(match[2])
-    fused_rank = 2 if (major, minor) < (1, 12) else 3 if (major, minor) < (2, 1) else 4
-    settings = ExecutionSettings(tf32_matmul=(major, minor) < (1, 12), fused_attention=major >= 2,
-                                 fused_bias_rank=fused_rank)
+    release = (int(match[1]), int(match[2]))
+    settings = ExecutionSettings(tf32_matmul=release < (1, 12), fused_attention=release >= (2, 0),
+                                 fused_bias_rank=2 if release < (1, 12) else 3 if release < (2, 1) else 4)
     return replace(settings, **overrides)  # type: ignore[arg-type]
 
 

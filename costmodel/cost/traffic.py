@@ -61,13 +61,15 @@ class Gemm:
     strided: Expr = sympy.S.Zero
     bias_rank: int = 0
 
+    #: the fields that are expressions in the sizes (``bias_rank`` is a plain integer)
+    EXPRESSIONS = ("m", "n", "k", "batch", "count", "window", "strided")
+
     def __post_init__(self) -> None:
-        for name in ("m", "n", "k", "batch", "count", "window", "strided"):
+        for name in self.EXPRESSIONS:
             object.__setattr__(self, name, sympy.sympify(getattr(self, name)))
 
     def map(self, fn: Callable[[Expr], Expr]) -> Gemm:
-        return Gemm(m=fn(self.m), n=fn(self.n), k=fn(self.k), batch=fn(self.batch), count=fn(self.count),
-                    window=fn(self.window), strided=fn(self.strided), bias_rank=self.bias_rank)
+        return replace(self, **{name: fn(getattr(self, name)) for name in self.EXPRESSIONS})
 
 
 @dataclass(frozen=True)
